@@ -1,0 +1,1 @@
+"""queue_collector: the queue-aware OTLP receiver service."""

@@ -1,0 +1,96 @@
+"""queue_telemetry: OpenTelemetry instrumentation for message-queue workloads.
+
+The public surface:
+
+* :func:`configure`, :func:`shutdown`, :func:`telemetry_stats` -- set up traces, metrics and
+  logs from the standard ``OTEL_*`` variables, export OTLP/gRPC, and account for delivery.
+* :class:`InstrumentedQueueClient` -- spans, metrics and logs around any :class:`QueueClient`.
+* :class:`QueueClient` and its messages and errors -- the contract provider clients implement.
+* :class:`InMemoryBroker` / :class:`InMemoryQueueClient` -- a faithful in-memory broker.
+* :func:`inject_context` / :func:`extract_context` -- trace context in message properties.
+* :mod:`queue_telemetry.catalog` -- every metric's name, unit and attributes.
+"""
+
+from queue_telemetry.configuration import (
+    SignalDelivery,
+    Telemetry,
+    TelemetryStats,
+    configure,
+    shutdown,
+    telemetry_stats,
+)
+from queue_telemetry.in_memory import (
+    DeadLetteredMessage,
+    InMemoryBroker,
+    InMemoryQueueClient,
+    ManualClock,
+    QueueSettings,
+)
+from queue_telemetry.instrumented_client import InstrumentedQueueClient, ProcessScope
+from queue_telemetry.propagation import (
+    MessagePropertiesGetter,
+    MessagePropertiesSetter,
+    extract_context,
+    inject_context,
+)
+from queue_telemetry.queue_client import (
+    MessageLockLostError,
+    MessageTooLargeError,
+    OutgoingMessage,
+    QueueClient,
+    QueueClosedError,
+    QueueError,
+    QueueNotFoundError,
+    QueueUnavailableError,
+    ReceivedMessage,
+    RejectOutcome,
+    SessionLockedError,
+    SessionLockLostError,
+    SupportsDepth,
+    SupportsSessions,
+    ThrottledError,
+    UnsupportedOperationError,
+    error_type_of,
+)
+
+__all__ = [
+    # configuration
+    "configure",
+    "shutdown",
+    "telemetry_stats",
+    "Telemetry",
+    "TelemetryStats",
+    "SignalDelivery",
+    # instrumentation
+    "InstrumentedQueueClient",
+    "ProcessScope",
+    # propagation
+    "inject_context",
+    "extract_context",
+    "MessagePropertiesGetter",
+    "MessagePropertiesSetter",
+    # the client contract
+    "QueueClient",
+    "SupportsDepth",
+    "SupportsSessions",
+    "OutgoingMessage",
+    "ReceivedMessage",
+    "RejectOutcome",
+    "QueueError",
+    "QueueNotFoundError",
+    "MessageLockLostError",
+    "SessionLockedError",
+    "SessionLockLostError",
+    "QueueUnavailableError",
+    "ThrottledError",
+    "MessageTooLargeError",
+    "QueueClosedError",
+    "UnsupportedOperationError",
+    "error_type_of",
+    # in-memory broker
+    "InMemoryBroker",
+    "InMemoryQueueClient",
+    "QueueSettings",
+    "DeadLetteredMessage",
+    "ManualClock",
+]
