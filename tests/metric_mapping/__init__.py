@@ -1,0 +1,1 @@
+"""Tests of the receiver's metric mapping stage."""
