@@ -61,6 +61,11 @@ class TelemetryStage(Protocol):
     several threads at once; it must be thread-safe, must not block on network I/O, and must not
     raise for a request that decoded successfully. It returns the items it rejected (dropping
     them from the request) or None.
+
+    A stage may also define ``screen(raw: bytes) -> bool``: given the request's serialized bytes
+    (after decompression), it answers quickly whether the stage could have anything to do with
+    this request at all. When it answers False, the stage's ``process_*`` method is skipped for
+    that request. This keeps per-item Python work off the hot path when nothing needs changing.
     """
 
     name: str
