@@ -124,7 +124,11 @@ class TelemetryExporter(Protocol):
 
 
 class Pipeline:
-    """Runs the stages, then the exporters, for each decoded request."""
+    """Runs the stages, then the exporters, for each decoded request.
+
+    ``raw`` is the request's serialized bytes when the caller has them; stages that define
+    ``screen`` are skipped for requests they cannot touch.
+    """
 
     def __init__(
         self,
@@ -140,19 +144,38 @@ class Pipeline:
             if handled is None or signal in handled:
                 exporter.ensure_capacity()
 
-    def traces(self, request: ExportTraceServiceRequest) -> Rejections | None:
+    def _stages_for(self, raw: bytes | None) -> list[TelemetryStage]:
+        """The stages that want this request (all of them when the raw bytes are not known)."""
+        if raw is None:
+            return list(self.stages)
+        wanted = []
+        for stage in self.stages:
+            screen = getattr(stage, "screen", None)
+            if screen is None or screen(raw):
+                wanted.append(stage)
+        return wanted
+
+    def traces(
+        self, request: ExportTraceServiceRequest, raw: bytes | None = None
+    ) -> Rejections | None:
         self._ensure_capacity("traces")
-        rejected = [stage.process_traces(request) for stage in self.stages]
+        rejected = [stage.process_traces(request) for stage in self._stages_for(raw)]
         for exporter in self.exporters:
             exporter.export_traces(request)
         return Rejections.combine(rejected)
 
-    def metrics(self, request: ExportMetricsServiceRequest) -> Rejections | None:
-        return Rejections.combine([stage.process_metrics(request) for stage in self.stages])
+    def metrics(
+        self, request: ExportMetricsServiceRequest, raw: bytes | None = None
+    ) -> Rejections | None:
+        return Rejections.combine(
+            [stage.process_metrics(request) for stage in self._stages_for(raw)]
+        )
 
-    def logs(self, request: ExportLogsServiceRequest) -> Rejections | None:
+    def logs(
+        self, request: ExportLogsServiceRequest, raw: bytes | None = None
+    ) -> Rejections | None:
         self._ensure_capacity("logs")
-        rejected = [stage.process_logs(request) for stage in self.stages]
+        rejected = [stage.process_logs(request) for stage in self._stages_for(raw)]
         for exporter in self.exporters:
             exporter.export_logs(request)
         return Rejections.combine(rejected)
