@@ -158,7 +158,7 @@ def test_one_source_feeds_several_unified_metrics():
     assert sample(registry, "queue_dlq_messages_total", **labels) == 6
 
 
-def test_many_message_ids_make_one_unified_series():
+def test_many_message_ids_make_one_unified_series_and_bounded_streams():
     stage, registry = wired()
     points = [
         number(1, time=1, attributes={**ORDERS, "messaging.message.id": f"id-{index}"})
@@ -167,8 +167,37 @@ def test_many_message_ids_make_one_unified_series():
     stage.process_metrics(request(counter(SENT, *points)))
     families = {family.name: family for family in registry.collect()}
     assert len(families["queue_messages_sent"].samples) == 1
+    # Cumulative streams cannot be read without their state: beyond the per-source stream
+    # limit (1000 by default) their points are dropped, and counted.
+    assert sent(registry) == 1_000
+    assert sample(registry, "queue_collector_mapping_streams") == 1_000
+    assert (
+        sample(
+            registry, "queue_collector_mapping_stream_limit_points_total", outcome="dropped"
+        )
+        == 9_000
+    )
+
+
+def test_many_message_ids_on_delta_counters_stay_exact_with_bounded_streams():
+    stage, registry = wired()
+    points = [
+        number(1, start=0, time=1, attributes={**ORDERS, "messaging.message.id": f"id-{index}"})
+        for index in range(10_000)
+    ]
+    stage.process_metrics(request(counter(SENT, *points, temporality=DELTA)))
+    families = {family.name: family for family in registry.collect()}
+    assert len(families["queue_messages_sent"].samples) == 1
     assert sent(registry) == 10_000
-    assert sample(registry, "queue_collector_mapping_streams") == 10_000
+    assert sample(registry, "queue_collector_mapping_streams") == 1_000
+    assert (
+        sample(
+            registry,
+            "queue_collector_mapping_stream_limit_points_total",
+            outcome="added_without_state",
+        )
+        == 9_000
+    )
 
 
 def test_missing_service_name_and_provider_specific_defaults():

@@ -10,6 +10,7 @@ from queue_collector.metric_mapping import (
     MetricMappingConfig,
     MetricMappingStage,
 )
+from queue_collector.metric_mapping.config import ShippedRulesConfig
 from queue_collector.metric_mapping.rules import build_rule_set, catalog_rules
 from queue_collector.pipeline import TelemetryStage
 
@@ -59,7 +60,12 @@ def test_a_user_rule_maps_a_cloud_metric_onto_queue_depth(tmp_path):
             constant_labels: {provider: aws_sqs}
     """,
     )
-    stage, registry = wired(MetricMappingConfig(rule_files=(path,)))
+    # The shipped CloudWatch rules read this source as a summary; a user reading it as a
+    # gauge switches them off.
+    config = MetricMappingConfig(
+        rule_files=(path,), shipped_rules=ShippedRulesConfig(cloudwatch_sqs=False)
+    )
+    stage, registry = wired(config)
     stage.process_metrics(
         request(
             gauge(
@@ -215,8 +221,23 @@ def test_config_has_simple_fields_with_defaults():
 
     from queue_collector.metric_mapping import default_config
 
-    for item in dataclasses.fields(MetricMappingConfig):
-        assert item.default is not dataclasses.MISSING, item.name
+    from queue_collector.metric_mapping import (
+        CardinalityConfig,
+        MetricLimits,
+        ShippedRulesConfig,
+        SpanMetricsConfig,
+    )
+
+    simple = (bool, int, float, str)
+    for config_type in (MetricMappingConfig, ShippedRulesConfig, CardinalityConfig, MetricLimits, SpanMetricsConfig):
+        assert config_type.__dataclass_params__.frozen, config_type  # type: ignore[attr-defined]
+        instance = config_type()
+        for item in dataclasses.fields(config_type):
+            has_default = item.default is not dataclasses.MISSING or item.default_factory is not dataclasses.MISSING
+            assert has_default, item.name
+            value = getattr(instance, item.name)
+            nested = dataclasses.is_dataclass(value)
+            assert nested or value is None or isinstance(value, simple + (tuple, dict)), item.name
     assert default_config() == MetricMappingConfig(rule_files=(), stream_expiry_seconds=300.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         default_config().stream_expiry_seconds = 1.0  # type: ignore[misc]

@@ -9,13 +9,25 @@ Usage::
 See README.md in this package for the settings, the rule file schema and the semantics.
 """
 
-from .config import MappingConfigError, MetricMappingConfig, default_config
+from .config import (
+    CardinalityConfig,
+    MappingConfigError,
+    MetricLimits,
+    MetricMappingConfig,
+    ShippedRulesConfig,
+    SpanMetricsConfig,
+    default_config,
+)
 from .rules import LabelSource, MappingRule
 from .stage import MetricMappingStage
 
 __all__ = [
     "MappingConfigError",
     "MetricMappingConfig",
+    "ShippedRulesConfig",
+    "CardinalityConfig",
+    "MetricLimits",
+    "SpanMetricsConfig",
     "default_config",
     "MetricMappingStage",
     "MappingRule",

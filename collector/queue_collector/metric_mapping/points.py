@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
-from queue_telemetry.catalog import InstrumentKind
+from .rules import ReadAs, SourceType, SummaryValue
 
 __all__ = [
     "Shape",
@@ -24,8 +24,10 @@ __all__ = [
     "metric_shape",
     "point_count",
     "number_value",
+    "summary_number",
     "histogram_values",
     "attribute_items",
+    "HashedKey",
     "label_text",
     "has_no_recorded_value",
 ]
@@ -49,6 +51,9 @@ class Shape(enum.Enum):
     DELTA_UP_DOWN = "delta_up_down"
     CUMULATIVE_HISTOGRAM = "cumulative_histogram"
     DELTA_HISTOGRAM = "delta_histogram"
+    #: Each point is the total of one reporting period ending at its ``time_unix_nano``
+    #: (CloudWatch sums, Azure Monitor totals); its start time is not used.
+    PERIODIC_COUNTER = "periodic_counter"
 
     @property
     def is_delta(self) -> bool:
@@ -94,10 +99,19 @@ def _temporality(name: str, temporality: int) -> bool:
     )
 
 
+_CONVERTED_SHAPES = {
+    ReadAs.GAUGE: Shape.CURRENT_VALUE,
+    ReadAs.CUMULATIVE_COUNTER: Shape.CUMULATIVE_COUNTER,
+    ReadAs.DELTA_COUNTER: Shape.PERIODIC_COUNTER,
+}
+_VALUE_KINDS = (SourceType.UP_DOWN_COUNTER, SourceType.GAUGE)
+
+
 def metric_shape(
-    metric: metrics_pb2.Metric, source_kind: InstrumentKind
+    metric: metrics_pb2.Metric, source_kind: SourceType, read_as: ReadAs | None = None
 ) -> tuple[Shape, Sequence[Any]]:
-    """The shape of ``metric`` and its data points, when its type fits a source of ``source_kind``.
+    """The shape of ``metric`` and its data points, when its type fits a source of ``source_kind``
+    read as ``read_as`` (None: as its own type).
 
     Raises PointProblem for a type that does not fit (all of the metric's points are rejected).
     """
@@ -107,17 +121,27 @@ def metric_shape(
         points = metric.sum.data_points
         delta = _temporality(name, metric.sum.aggregation_temporality)
         if metric.sum.is_monotonic:
-            if source_kind is InstrumentKind.COUNTER:
+            if source_kind is SourceType.COUNTER:
                 return (Shape.DELTA_COUNTER if delta else Shape.CUMULATIVE_COUNTER), points
-        elif source_kind in (InstrumentKind.UP_DOWN_COUNTER, InstrumentKind.GAUGE):
-            return (Shape.DELTA_UP_DOWN if delta else Shape.CURRENT_VALUE), points
+        elif source_kind in _VALUE_KINDS:
+            if read_as is None or read_as is ReadAs.GAUGE:
+                return (Shape.DELTA_UP_DOWN if delta else Shape.CURRENT_VALUE), points
+            if not delta:
+                return _CONVERTED_SHAPES[read_as], points
         found = "monotonic sum" if metric.sum.is_monotonic else "non-monotonic sum"
+        if not metric.sum.is_monotonic and delta and source_kind in _VALUE_KINDS:
+            found = "delta non-monotonic sum"
     elif data == "gauge":
-        if source_kind in (InstrumentKind.UP_DOWN_COUNTER, InstrumentKind.GAUGE):
-            return Shape.CURRENT_VALUE, metric.gauge.data_points
+        if source_kind in _VALUE_KINDS:
+            shape = Shape.CURRENT_VALUE if read_as is None else _CONVERTED_SHAPES[read_as]
+            return shape, metric.gauge.data_points
         found = "gauge"
+    elif data == "summary":
+        if source_kind is SourceType.SUMMARY and read_as is not None:
+            return _CONVERTED_SHAPES[read_as], metric.summary.data_points
+        found = "summary"
     elif data == "histogram":
-        if source_kind is InstrumentKind.HISTOGRAM:
+        if source_kind is SourceType.HISTOGRAM:
             delta = _temporality(name, metric.histogram.aggregation_temporality)
             return (
                 Shape.DELTA_HISTOGRAM if delta else Shape.CUMULATIVE_HISTOGRAM
@@ -133,9 +157,12 @@ def metric_shape(
         raise PointProblem("type_mismatch", f"metric {name}: no data")
     else:
         found = data
+    expected = source_kind.value
+    if read_as is not None:
+        expected = f"{expected} read as {read_as.value}"
     raise PointProblem(
         "type_mismatch",
-        f"metric {name}: a {found} does not fit its mapping rule, which expects a {source_kind.value}",
+        f"metric {name}: a {found} does not fit its mapping rule, which expects a {expected}",
     )
 
 
@@ -163,6 +190,46 @@ def number_value(name: str, point: metrics_pb2.NumberDataPoint, monotonic: bool)
     if monotonic and value < 0:
         raise PointProblem(
             "invalid_value", f"metric {name}: monotonic sum has negative value {value}"
+        )
+    return value
+
+
+def _quantile(point: metrics_pb2.SummaryDataPoint, quantile: float) -> float | None:
+    for item in point.quantile_values:
+        if item.quantile == quantile:
+            return item.value
+    return None
+
+
+def summary_number(
+    name: str, point: metrics_pb2.SummaryDataPoint, which: SummaryValue, monotonic: bool
+) -> float | None:
+    """The checked value ``which`` of a summary point; None when it has none (``average`` of
+    an empty period). Raises PointProblem when the value cannot be used."""
+    if which is SummaryValue.SUM:
+        value = point.sum
+    elif which is SummaryValue.COUNT:
+        value = float(point.count)
+    elif which is SummaryValue.AVERAGE:
+        if not point.count:
+            return None
+        value = point.sum / point.count
+    else:
+        found = _quantile(point, 0.0 if which is SummaryValue.MIN else 1.0)
+        if found is None:
+            if not point.count:
+                return None
+            raise PointProblem(
+                "invalid_value",
+                f"metric {name}: summary point has no {which.value} "
+                f"(quantile {0 if which is SummaryValue.MIN else 1})",
+            )
+        value = found
+    if not math.isfinite(value):
+        raise PointProblem("invalid_value", f"metric {name}: value {value} is not a finite number")
+    if monotonic and value < 0:
+        raise PointProblem(
+            "invalid_value", f"metric {name}: a value read as a counter is negative ({value})"
         )
     return value
 
@@ -214,13 +281,62 @@ def _plain(value: Any) -> Any:
     if kind == "array_value":
         return tuple(_plain(item) for item in value.array_value.values)
     if kind == "kvlist_value":
-        return tuple((item.key, _plain(item.value)) for item in value.kvlist_value.values)
+        return KeyValues((item.key, _plain(item.value)) for item in value.kvlist_value.values)
     return getattr(value, kind)
 
 
 def attribute_items(attributes: Iterable[Any]) -> tuple[tuple[str, Any], ...]:
     """OTLP ``KeyValue`` attributes as hashable ``(key, value)`` pairs sorted by key."""
-    return tuple(sorted(((item.key, _plain(item.value)) for item in attributes), key=_by_key))
+    items = []
+    append = items.append
+    for item in attributes:
+        value = item.value
+        if value.WhichOneof("value") == "string_value":  # the common case, without a call
+            append((item.key, value.string_value))
+        else:
+            append((item.key, _plain(value)))
+    items.sort(key=_by_key)
+    return tuple(items)
+
+
+class HashedKey:
+    """A hashable key whose hash is computed once (resource attributes, looked up per point)."""
+
+    __slots__ = ("items", "_hash")
+
+    def __init__(self, items: tuple) -> None:
+        self.items = items
+        self._hash = hash(items)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, HashedKey) and self._hash == other._hash and self.items == other.items
+
+
+class KeyValues(tuple):
+    """A key-value list attribute value, as ``(key, value)`` pairs (a tuple, so hashable)."""
+
+    __slots__ = ()
+
+
+def attribute_texts(items: Iterable[tuple[str, Any]]) -> dict[str, str]:
+    """Attribute values as label text, the form filters and labels compare and use.
+
+    The keys of a key-value list attribute ``A`` are also given as ``A.<key>`` (CloudWatch's
+    OpenTelemetry 1.0 format nests its dimensions this way).
+    """
+    texts: dict[str, str] = {}
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, KeyValues):
+            for inner_key, inner in value:
+                if inner is not None and not isinstance(inner, KeyValues):
+                    texts[f"{key}.{inner_key}"] = label_text(inner)
+        texts[key] = label_text(value)
+    return texts
 
 
 def label_text(value: Any) -> str:

@@ -11,6 +11,11 @@ __all__ = [
     "POINTS_IGNORED",
     "STREAMS_EXPIRED",
     "STREAMS",
+    "SERIES_OVERFLOW",
+    "LABEL_VALUES_CAPPED",
+    "STREAM_LIMIT",
+    "LEGACY_SPANS_NORMALIZED",
+    "SPAN_VALUES",
     "MappingStats",
     "StatsSnapshot",
 ]
@@ -26,7 +31,24 @@ STREAMS_EXPIRED = "queue_collector_mapping_streams_expired_total"
 #: Streams currently tracked (a gauge: the stage's memory grows with it).
 STREAMS = "queue_collector_mapping_streams"
 
+#: Points (and span values) added to a unified metric's overflow series, by ``metric``.
+SERIES_OVERFLOW = "queue_collector_mapping_series_overflow_total"
+#: New series whose label value was replaced by ``_other`` (max_label_values), by ``metric``.
+LABEL_VALUES_CAPPED = "queue_collector_mapping_label_values_capped_total"
+#: Points of new streams beyond the stream limits, by ``outcome``: ``added_without_state``
+#: (delta points) or ``dropped`` (cumulative and gauge points).
+STREAM_LIMIT = "queue_collector_mapping_stream_limit_points_total"
+#: Spans whose legacy attributes were renamed.
+LEGACY_SPANS_NORMALIZED = "queue_collector_mapping_legacy_spans_normalized_total"
+#: Values derived from messaging spans and added to unified metrics.
+SPAN_VALUES = "queue_collector_mapping_span_values_total"
+
 HELP = {
+    SERIES_OVERFLOW: "Data points the metric mapping stage added to a metric's overflow series.",
+    LABEL_VALUES_CAPPED: "New series whose label value the metric mapping stage replaced by _other.",
+    STREAM_LIMIT: "Data points of new streams beyond the metric mapping stage's stream limits.",
+    LEGACY_SPANS_NORMALIZED: "Spans whose legacy queue attributes the metric mapping stage renamed.",
+    SPAN_VALUES: "Values the metric mapping stage derived from messaging spans.",
     POINTS_MAPPED: "Data points the metric mapping stage added to unified metrics.",
     POINTS_REJECTED: "Invalid data points the metric mapping stage dropped, by reason.",
     POINTS_IGNORED: "Stale or duplicate data points the metric mapping stage ignored, by reason.",
@@ -42,6 +64,11 @@ class StatsSnapshot:
     ignored: Mapping[str, int]
     streams_expired: int
     streams: int
+    overflow: Mapping[str, int] = field(default_factory=dict)
+    label_values_capped: Mapping[str, int] = field(default_factory=dict)
+    stream_limit: Mapping[str, int] = field(default_factory=dict)
+    legacy_spans_normalized: int = 0
+    span_values: int = 0
 
 
 @dataclass
@@ -52,6 +79,11 @@ class MappingStats:
     rejected: dict[str, int] = field(default_factory=dict)
     ignored: dict[str, int] = field(default_factory=dict)
     streams_expired: int = 0
+    overflow: dict[str, int] = field(default_factory=dict)
+    label_values_capped: dict[str, int] = field(default_factory=dict)
+    stream_limit: dict[str, int] = field(default_factory=dict)
+    legacy_spans_normalized: int = 0
+    span_values: int = 0
 
     def reject(self, reason: str, count: int = 1) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + count
@@ -66,4 +98,9 @@ class MappingStats:
             dict(self.ignored),
             self.streams_expired,
             streams,
+            dict(self.overflow),
+            dict(self.label_values_capped),
+            dict(self.stream_limit),
+            self.legacy_spans_normalized,
+            self.span_values,
         )

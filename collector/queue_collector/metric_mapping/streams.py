@@ -20,6 +20,10 @@ Rules per shape (``start``/``time`` are the point's ``start_time_unix_nano``/``t
   export) and points ending before they start are ignored.
 * current value (gauge, cumulative up-down counter): the latest point by ``time`` wins.
 * delta up-down counter: contiguous deltas are summed into the stream's current value.
+* periodic counter (a gauge or summary read as ``delta_counter``: one reporting period's
+  total per point, e.g. CloudWatch or Azure Monitor): each point whose ``time`` is after the
+  stream's last is added; a point at or before it (the same period sent again) is ignored.
+  The start time is not used: these sources report the receiver's start or none at all.
 
 Not thread-safe: the stage holds its lock around every call.
 """
@@ -29,6 +33,7 @@ from __future__ import annotations
 from operator import ge, sub
 from typing import Any, Hashable, Iterator
 
+from .cardinality import is_overflow
 from .points import HistogramValues, Shape
 
 __all__ = ["StalePoint", "Output", "Stream", "StreamTable"]
@@ -50,11 +55,24 @@ Output = tuple[str, tuple[str, ...], float]
 class Stream:
     """The state of one stream: its last point and where it feeds."""
 
-    __slots__ = ("shape", "outputs", "start", "time", "value", "histogram", "seen_at")
+    __slots__ = ("shape", "outputs", "start", "time", "value", "histogram", "seen_at", "group", "marks", "overflow")
 
-    def __init__(self, shape: Shape, outputs: tuple[Output, ...], now: float) -> None:
+    def __init__(
+        self,
+        shape: Shape,
+        outputs: tuple[Output, ...],
+        now: float,
+        group: Hashable = None,
+        marks: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self.shape = shape
         self.outputs = outputs
+        #: The stream-limit group: (resource attributes, source metric name).
+        self.group = group
+        #: (target, service) pairs this stream proves are fed by metrics (see the stage).
+        self.marks = marks
+        #: Targets this stream feeds through their overflow series (for the self-metric).
+        self.overflow = tuple(target for target, series, _ in outputs if is_overflow(series))
         self.start = 0
         #: ``time_unix_nano`` of the last accepted point; None before the first.
         self.time: int | None = None
@@ -73,6 +91,10 @@ class Stream:
         """The increase a counter point adds to the totals; raises StalePoint when none."""
         if self.shape is Shape.DELTA_COUNTER:
             self._check_delta(start, time)
+            increase = value
+        elif self.shape is Shape.PERIODIC_COUNTER:
+            if self.time is not None and time <= self.time:
+                raise StalePoint("out_of_order")
             increase = value
         elif self.time is None:
             increase = value
@@ -128,11 +150,21 @@ class Stream:
 
 
 class StreamTable:
-    """All live streams by key, with expiry by receiver clock."""
+    """All live streams by key, with expiry by receiver clock and two size limits.
 
-    def __init__(self, expiry_seconds: float) -> None:
+    ``max_streams`` bounds all streams; ``max_per_group`` bounds the streams of one group (one
+    source metric of one producer resource), so one producer with an unbounded attribute (a
+    message id on a metric) cannot take every slot.
+    """
+
+    def __init__(
+        self, expiry_seconds: float, max_streams: int = 2**62, max_per_group: int = 2**62
+    ) -> None:
         self._expiry_seconds = expiry_seconds
+        self._max_streams = max_streams
+        self._max_per_group = max_per_group
         self._streams: dict[Hashable, Stream] = {}
+        self._per_group: dict[Hashable, int] = {}
 
     def __len__(self) -> int:
         return len(self._streams)
@@ -140,8 +172,17 @@ class StreamTable:
     def get(self, key: Hashable) -> Stream | None:
         return self._streams.get(key)
 
+    def has_room(self, group: Hashable) -> bool:
+        """Whether a new stream of ``group`` may be added."""
+        return (
+            len(self._streams) < self._max_streams
+            and self._per_group.get(group, 0) < self._max_per_group
+        )
+
     def add(self, key: Hashable, stream: Stream) -> None:
         self._streams[key] = stream
+        group = stream.group
+        self._per_group[group] = self._per_group.get(group, 0) + 1
 
     def expire(self, now: float) -> Iterator[tuple[Any, Stream]]:
         """Removes and yields every stream not seen for the expiry time."""
@@ -149,6 +190,12 @@ class StreamTable:
         expired = [
             (key, stream) for key, stream in self._streams.items() if stream.seen_at <= deadline
         ]
-        for key, _ in expired:
+        per_group = self._per_group
+        for key, stream in expired:
             del self._streams[key]
+            left = per_group[stream.group] - 1
+            if left:
+                per_group[stream.group] = left
+            else:
+                del per_group[stream.group]
         return iter(expired)

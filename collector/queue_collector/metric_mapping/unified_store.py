@@ -9,6 +9,7 @@ returns copies that the collector translates after the lock is released.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Hashable, Mapping
 
@@ -59,6 +60,8 @@ class UnifiedStore:
         self._histograms: dict[str, dict[Series, _Histogram]] = {}
         #: target -> series -> stream key -> (point time, value)
         self._gauges: dict[str, dict[Series, dict[Hashable, tuple[int, float]]]] = {}
+        #: target -> its table (one of the three above), for series counts.
+        self._tables: dict[str, dict[Series, object]] = {}
         for metric in targets.values():
             table = {
                 UnifiedKind.COUNTER: self._counters,
@@ -66,6 +69,14 @@ class UnifiedStore:
                 UnifiedKind.GAUGE: self._gauges,
             }[metric.kind]
             table[metric.name] = {}
+            self._tables[metric.name] = table[metric.name]  # type: ignore[assignment]
+
+    def series_count(self, target: str) -> int:
+        """How many series ``target`` has now."""
+        return len(self._tables[target])
+
+    def has_series(self, target: str, series: Series) -> bool:
+        return series in self._tables[target]
 
     def add_counter(self, target: str, series: Series, amount: float) -> None:
         totals = self._counters[target]
@@ -90,6 +101,16 @@ class UnifiedStore:
         totals.sum += values.sum * scale
         totals.count += values.count
 
+    def observe(self, target: str, series: Series, value: float) -> None:
+        """Adds one observation of ``value`` (in the unified unit) to a histogram series."""
+        bounds = self._targets[target].buckets or ()
+        totals = self._histograms[target].get(series)
+        if totals is None:
+            totals = self._histograms[target][series] = _Histogram(len(bounds) + 1)
+        totals.counts[bisect_left(bounds, value)] += 1
+        totals.sum += value
+        totals.count += 1
+
     def set_gauge(
         self, target: str, series: Series, stream: Hashable, time: int, value: float
     ) -> None:
@@ -105,12 +126,8 @@ class UnifiedStore:
         if not streams:
             del by_series[series]
 
-    def series_count(self) -> int:
-        return sum(
-            len(series)
-            for table in (self._counters, self._histograms, self._gauges)
-            for series in table.values()
-        )
+    def total_series(self) -> int:
+        return sum(len(table) for table in self._tables.values())
 
     def snapshot(self) -> StoreSnapshot:
         gauges: dict[str, dict[Series, float]] = {}
