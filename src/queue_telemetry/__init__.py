@@ -9,6 +9,16 @@ The public surface:
 * :class:`InMemoryBroker` / :class:`InMemoryQueueClient` -- a faithful in-memory broker.
 * :func:`inject_context` / :func:`extract_context` -- trace context in message properties.
 * :mod:`queue_telemetry.catalog` -- every metric's name, unit and attributes.
+
+Provider instrumentation and the other features live in their own modules:
+
+* :mod:`queue_telemetry.sqs` -- ``SqsInstrumentor`` (boto3, zero-code) and ``SqsQueueClient``.
+* :mod:`queue_telemetry.servicebus` -- ``ServiceBusInstrumentor`` (azure-servicebus, zero-code)
+  and ``ServiceBusQueueClient``.
+* :mod:`queue_telemetry.health` -- ``QueueHealthMonitor`` and the built-in checks.
+* :mod:`queue_telemetry.logging_setup` -- ``configure_logging``: OTLP, JSON console and files,
+  redaction.
+* :mod:`queue_telemetry.testing` and the pytest plugin :mod:`queue_telemetry.pytest_plugin`.
 """
 
 from queue_telemetry.configuration import (

@@ -96,6 +96,29 @@ class DepthSources:
         return observations
 
 
+class HealthSources:
+    """The latest health check states reported by health monitors, for the health gauge.
+
+    Thread-safe. Each monitor publishes a full snapshot (check name -> state and attributes);
+    the gauge reports the union of the snapshots of the monitors still alive.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: "weakref.WeakKeyDictionary[Any, list[tuple[int, dict[str, Any]]]]" = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def publish(self, owner: Any, observations: list[tuple[int, dict[str, Any]]]) -> None:
+        with self._lock:
+            self._snapshots[owner] = list(observations)
+
+    def observe(self, _options: CallbackOptions) -> list[Observation]:
+        with self._lock:
+            snapshots = [list(items) for items in self._snapshots.values()]
+        return [Observation(value, attributes) for items in snapshots for value, attributes in items]
+
+
 class QueueInstruments:
     """Every instrument an instrumented queue client records to, for one meter."""
 
@@ -113,6 +136,16 @@ class QueueInstruments:
         self.sessions_closed = _create(meter, "queue.sessions.closed")
         self.sessions_active = _create(meter, "queue.sessions.active")
         self.session_duration = _create(meter, "queue.session.duration")
+        self.dlq_recovery_attempts = _create(meter, "queue.dlq.recovery.attempts")
+        self.dlq_recovery_successes = _create(meter, "queue.dlq.recovery.successes")
+        self.servicebus_lock_renewals = _create(meter, "queue.servicebus.lock_renewals")
+        self.servicebus_session_timeouts = _create(meter, "queue.servicebus.session_timeouts")
+        self.servicebus_quota_exceeded = _create(meter, "queue.servicebus.quota_exceeded")
+        self.sqs_visibility_extensions = _create(meter, "queue.sqs.visibility_timeout_extensions")
+        self.sqs_throttling_errors = _create(meter, "queue.sqs.throttling_errors")
+        self.sqs_fifo_deduplications = _create(meter, "queue.sqs.fifo_deduplications")
+        self.health_sources = HealthSources()
+        self.health_status = _create(meter, "queue.health.status", [self.health_sources.observe])
         self.depth_sources = DepthSources()
         self.depth = _create(meter, "queue.depth", [self.depth_sources.observe_depth])
         self.dead_letter_depth = _create(

@@ -58,10 +58,10 @@ def report_failure(hook: str) -> None:
         pass
 
 
-def safe_invoke(hook: str, fallback: T, function: Callable[..., T], *args: Any) -> T:
-    """``function(*args)``, or ``fallback`` if it raises (counted and logged, never re-raised)."""
+def safe_invoke(hook: str, fallback: T, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``function(*args, **kwargs)``, or ``fallback`` if it raises (counted, logged, never re-raised)."""
     try:
-        return function(*args)
+        return function(*args, **kwargs)
     except Exception:  # noqa: BLE001 - that is the point
         report_failure(hook)
         return fallback

@@ -313,7 +313,11 @@ def run_demo(settings: DemoSettings | None = None, *, client_factory: Callable[[
     broker = InMemoryBroker(settings=QueueSettings(visibility_timeout=60.0, session_lock_timeout=60.0))
     broker.create_queue(ORDERS, QueueSettings(visibility_timeout=60.0, max_delivery_count=_ORDER_MAX_DELIVERIES))
     inner = broker.client()
-    client = client_factory(broker) if client_factory else InstrumentedQueueClient(inner, system="in_memory")
+    # The demo's batches share the send span as their creation context (no per-message create
+    # spans), so every process span in its traces links to a ``send`` span.
+    client = client_factory(broker) if client_factory else InstrumentedQueueClient(
+        inner, system="in_memory"
+    )
     for queue in QUEUES:
         client.observe_queue(queue)
     workload = _Workload(settings, client)

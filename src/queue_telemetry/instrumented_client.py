@@ -4,10 +4,14 @@
 semantic conventions:
 
 Spans
-    * ``send {queue}`` (PRODUCER) for :meth:`~InstrumentedQueueClient.send` and
-      :meth:`~InstrumentedQueueClient.send_batch`; its context is injected into every
-      message's properties through the global propagator, so it is the messages' creation
-      context.
+    * ``send {queue}`` for :meth:`~InstrumentedQueueClient.send` (PRODUCER: it is the
+      message's creation context, injected into its properties through the global
+      propagator) and :meth:`~InstrumentedQueueClient.send_batch`: there each message gets
+      its own ``create {queue}`` span (PRODUCER, its creation context) and the send span is
+      CLIENT, linked to them; with ``create_spans=False`` the send span is PRODUCER and the
+      shared creation context of the batch.
+    * Temporary or anonymous destinations (``is_temporary``) get the bare operation as span
+      name, ``messaging.destination.temporary=true``, and no destination on metrics.
     * ``receive {queue}`` (CLIENT), linked to the creation context of each message received,
       with ``messaging.batch.message_count`` when more than one message was asked for.
     * ``process {queue}`` (CONSUMER), opened by the application around its handling of one
@@ -40,17 +44,20 @@ guarded by a lock.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from dataclasses import replace
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MESSAGING_BATCH_MESSAGE_COUNT,
+    MESSAGING_DESTINATION_ANONYMOUS,
+    MESSAGING_DESTINATION_TEMPORARY,
     MESSAGING_MESSAGE_ID,
     MessagingOperationTypeValues,
 )
@@ -65,7 +72,10 @@ from queue_telemetry._queue_instruments import (
 )
 from queue_telemetry._safe_invoke import report_failure, safe_invoke, telemetry_hook
 from queue_telemetry.catalog import DEAD_LETTER_REASONS, Attr
-from queue_telemetry.environment_variables import OTEL_PYTHON_QUEUE_PROCESS_PARENT
+from queue_telemetry.environment_variables import (
+    OTEL_PYTHON_QUEUE_CREATE_SPANS,
+    OTEL_PYTHON_QUEUE_PROCESS_PARENT,
+)
 from queue_telemetry.propagation import extract_context, inject_context
 from queue_telemetry.queue_client import (
     MessageLockLostError,
@@ -91,10 +101,13 @@ SESSION_ID_ATTRIBUTE = "queue.session.id"
 
 #: Default of ``parent_process_from_message`` (see OTEL_PYTHON_QUEUE_PROCESS_PARENT).
 _DEFAULT_PROCESS_PARENT = False
+#: Default of ``create_spans`` (see OTEL_PYTHON_QUEUE_CREATE_SPANS).
+_DEFAULT_CREATE_SPANS = True
 
 _SEND = "send"
 _RECEIVE = "receive"
 _PROCESS = "process"
+_CREATE = "create"
 _ACK = "ack"
 _NACK = "nack"
 _DEAD_LETTER = "dead_letter"
@@ -148,6 +161,10 @@ class InstrumentedQueueClient:
             false.
         observe_depth: Report ``queue.depth`` and ``queue.dlq.depth`` for every queue this
             client touches, when ``inner`` has ``depth``/``dead_letter_depth``. Default true.
+        create_spans: One ``create`` span per message of a batch send. None:
+            ``OTEL_PYTHON_QUEUE_CREATE_SPANS``, default true.
+        is_temporary: Predicate telling temporary/anonymous queue names apart (default: none
+            are).
 
     Every method raises exactly what the wrapped client raises, and
     :class:`UnsupportedOperationError` for optional operations the wrapped client lacks.
@@ -165,6 +182,8 @@ class InstrumentedQueueClient:
         server_port: int | None = None,
         parent_process_from_message: bool | None = None,
         observe_depth: bool = True,
+        create_spans: bool | None = None,
+        is_temporary: Callable[[str], bool] | None = None,
     ) -> None:
         self._inner = inner
         self._system = system
@@ -184,6 +203,10 @@ class InstrumentedQueueClient:
             _DEFAULT_PROCESS_PARENT, parse_bool,
         )
         self._observe_depth = observe_depth and isinstance(inner, SupportsDepth)
+        self._create_spans_enabled = resolve(
+            create_spans, OTEL_PYTHON_QUEUE_CREATE_SPANS, _DEFAULT_CREATE_SPANS, parse_bool
+        )
+        self._is_temporary = is_temporary or (lambda _queue: False)
         self._lock = threading.Lock()
         self._attributes: dict[tuple[str, ...], dict[str, Any]] = {}
         self._watched: set[str] = set()
@@ -212,8 +235,22 @@ class InstrumentedQueueClient:
         self, queue: str, messages: Sequence[OutgoingMessage], session_id: str | None = None
     ) -> list[str]:
         """Send several messages in one ``send {queue}`` span (their shared creation context)."""
-        operation = self._begin(queue, _SEND, _SEND, SpanKind.PRODUCER, session_id)
-        outgoing = [self._with_trace_context(operation, message) for message in messages]
+        creating = self._create_spans_enabled and len(messages) > 0
+        operation = self._begin(
+            queue, _SEND, _SEND, SpanKind.CLIENT if creating else SpanKind.PRODUCER, session_id
+        )
+        creates = []
+        if creating:  # children of the send span, which links to each of them
+            creates = safe_invoke(
+                "InstrumentedQueueClient.create", [], self._create_spans, operation, queue, len(messages), session_id
+            )
+        if creates:
+            outgoing = [
+                self._inject_into(message, trace.set_span_in_context(span)) or message
+                for message, span in zip(messages, creates)
+            ]
+        else:
+            outgoing = [self._with_trace_context(operation, message) for message in messages]
         try:
             message_ids = self._inner.send_batch(queue, outgoing, session_id)
         except BaseException as error:
@@ -371,6 +408,18 @@ class InstrumentedQueueClient:
             raise UnsupportedOperationError("the wrapped client does not report queue depth")
         return self._inner.dead_letter_depth(queue)
 
+    @contextlib.contextmanager
+    def dlq_recovery(self, queue: str) -> Iterator[None]:
+        """Count one attempt to move a message of ``queue``'s dead-letter queue back.
+
+        ``with client.dlq_recovery("orders"): ...`` counts ``queue.dlq.recovery.attempts`` on
+        entry and ``queue.dlq.recovery.successes`` when the block completes without raising.
+        """
+        attributes = self._metric_attributes(queue)
+        safe_invoke("InstrumentedQueueClient.dlq_attempt", None, self._instruments.dlq_recovery_attempts.add, 1, attributes)
+        yield
+        safe_invoke("InstrumentedQueueClient.dlq_success", None, self._instruments.dlq_recovery_successes.add, 1, attributes)
+
     def observe_queue(self, queue: str) -> None:
         """Report ``queue``'s depth gauges from now on, even before it is used."""
         self._watch(queue)
@@ -379,21 +428,51 @@ class InstrumentedQueueClient:
 
     def _begin(
         self, queue: str, operation_name: str, operation_type: str, kind: SpanKind,
-        session_id: str | None,
+        session_id: str | None, links: Sequence[Link] = (),
     ) -> _Operation:
         operation = _Operation()
         safe_invoke(
             "InstrumentedQueueClient.start_span", None, self._start_span, operation,
-            f"{operation_name} {queue}", kind, self._span_attributes(queue, operation_name, operation_type),
-            None, (), session_id,
+            self._span_name(operation_name, queue), kind,
+            self._span_attributes(queue, operation_name, operation_type), None, links, session_id,
         )
         return operation
+
+    def _span_name(self, operation_name: str, queue: str) -> str:
+        return operation_name if self._temporary(queue) else f"{operation_name} {queue}"
+
+    def _temporary(self, queue: str) -> bool:
+        return not queue or bool(self._is_temporary(queue))
+
+    def _create_spans(
+        self, operation: _Operation, queue: str, count: int, session_id: str | None
+    ) -> list[trace.Span]:
+        """One ended ``create`` span (PRODUCER) per message: each message's creation context."""
+        attributes = self._span_attributes(queue, _CREATE, _CREATE)
+        spans = []
+        for _ in range(count):
+            span = self._tracer.start_span(self._span_name(_CREATE, queue), kind=SpanKind.PRODUCER, attributes=attributes)
+            if session_id is not None and span.is_recording():
+                span.set_attribute(SESSION_ID_ATTRIBUTE, session_id)
+            span.end()
+            spans.append(span)
+        send = operation.recording_span()
+        if send is not None:
+            for span in spans[:_MAX_RECEIVE_LINKS]:
+                send.add_link(span.get_span_context())
+        return spans
+
+    @telemetry_hook()
+    def _inject_into(self, message: OutgoingMessage, context: otel_context.Context) -> OutgoingMessage:
+        properties = dict(message.properties)
+        inject_context(properties, context)
+        return replace(message, properties=properties)
 
     def _begin_settle(self, message: ReceivedMessage, operation_name: str) -> _Operation:
         operation = _Operation()
         safe_invoke(
             "InstrumentedQueueClient.start_span", None, self._start_span, operation,
-            f"{operation_name} {message.queue}", SpanKind.CLIENT,
+            self._span_name(operation_name, message.queue), SpanKind.CLIENT,
             self._span_attributes(message.queue, operation_name, _SETTLE_TYPE), None, (),
             message.session_id,
         )
@@ -644,7 +723,7 @@ class InstrumentedQueueClient:
         links = [Link(creation_span)] if creation_span.is_valid else []
         parent = creation if self._parent_from_message and creation_span.is_valid else None
         self._start_span(
-            operation, f"{_PROCESS} {message.queue}", SpanKind.CONSUMER,
+            operation, self._span_name(_PROCESS, message.queue), SpanKind.CONSUMER,
             self._span_attributes(message.queue, _PROCESS, MessagingOperationTypeValues.PROCESS.value),
             parent, links, message.session_id,
         )
@@ -736,13 +815,19 @@ class InstrumentedQueueClient:
 
     def _span_attributes(self, queue: str, operation_name: str, operation_type: str) -> dict[str, Any]:
         def build() -> dict[str, Any]:
-            return {
+            attributes: dict[str, Any] = {
                 Attr.MESSAGING_SYSTEM: self._system,
                 Attr.OPERATION_NAME: operation_name,
                 Attr.OPERATION_TYPE: operation_type,
                 Attr.DESTINATION_NAME: queue,
                 **self._server,
             }
+            if self._temporary(queue):
+                attributes[MESSAGING_DESTINATION_TEMPORARY] = True
+                if not queue:
+                    del attributes[Attr.DESTINATION_NAME]
+                    attributes[MESSAGING_DESTINATION_ANONYMOUS] = True
+            return attributes
 
         return self._cached(("span", queue, operation_name, operation_type), build)
 
@@ -758,10 +843,9 @@ class InstrumentedQueueClient:
         """
 
         def build() -> dict[str, Any]:
-            attributes: dict[str, Any] = {
-                Attr.MESSAGING_SYSTEM: self._system,
-                Attr.DESTINATION_NAME: queue,
-            }
+            attributes: dict[str, Any] = {Attr.MESSAGING_SYSTEM: self._system}
+            if not self._temporary(queue):  # temporary names would be unbounded labels
+                attributes[Attr.DESTINATION_NAME] = queue
             if operation_name is not None:
                 attributes[Attr.OPERATION_NAME] = operation_name
                 attributes.update(self._server)

@@ -13,6 +13,7 @@ subclass has a stable, low-cardinality :attr:`QueueError.error_type` that teleme
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Mapping, Protocol, Sequence, runtime_checkable
@@ -239,11 +240,18 @@ def error_type_of(error: BaseException) -> str:
     """The ``error.type`` value for ``error``: the :class:`QueueError` kind, else the class name.
 
     Built-in exceptions give their bare name (``TimeoutError``); others their module-qualified
-    name, as the semantic conventions suggest. Never raises.
+    name, as the semantic conventions suggest. Anything that does not look like a bounded
+    identifier (local classes, odd ``error_type`` values) becomes ``_OTHER``. Never raises.
     """
-    if isinstance(error, QueueError):
-        return error.error_type
-    cls = type(error)
-    if cls.__module__ == "builtins":
-        return cls.__qualname__
-    return f"{cls.__module__}.{cls.__qualname__}"
+    try:
+        if isinstance(error, QueueError):
+            value = error.error_type
+        else:
+            cls = type(error)
+            value = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    except Exception:  # noqa: BLE001 - a hostile class must not break telemetry
+        return "_OTHER"
+    return value if isinstance(value, str) and _BOUNDED.match(value) else "_OTHER"
+
+
+_BOUNDED = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]{0,127}$")

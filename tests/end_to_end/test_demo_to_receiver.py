@@ -112,22 +112,28 @@ def _spans_from_file(path):
     return spans
 
 
-def test_trace_file_holds_process_spans_linked_to_their_send_spans(demo_run):
+def is_creation_span(name: str) -> bool:
+    """A message's creation context: its own ``create`` span in a batch, else the ``send`` span."""
+    return name.startswith(("create ", "send "))
+
+
+def test_trace_file_holds_process_spans_linked_to_their_creation_spans(demo_run):
     collector, _ = demo_run
     spans = wait_until(lambda: _spans_from_file(collector.traces_file), 10, "spans in the file")
-    sends = {(s["traceId"], s["spanId"]): s for s in spans if s["name"].startswith("send ")}
+    sends = {(s["traceId"], s["spanId"]): s for s in spans if is_creation_span(s["name"])}
     processes = [s for s in spans if s["name"].startswith("process ")]
     assert sends and processes
     linked = [
         p for p in processes
         if any((link["traceId"], link["spanId"]) in sends for link in p.get("links", []))
     ]
-    assert len(linked) == len(processes), "every process span links to its message's send span"
+    assert len(linked) == len(processes), "every process span links to its message's creation"
+    assert any(s["name"].startswith("create ") for s in sends.values()), "batches create spans"
     for process in linked:
         send = next(sends[(l["traceId"], l["spanId"])] for l in process["links"]
                     if (l["traceId"], l["spanId"]) in sends)
         queue = process["name"].split(" ", 1)[1]
-        assert send["name"] == f"send {queue}"
+        assert send["name"] in (f"send {queue}", f"create {queue}")
         assert len(process["traceId"]) == 32 and len(process["spanId"]) == 16
 
 

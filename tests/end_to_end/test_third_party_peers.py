@@ -6,7 +6,11 @@
   to a test sink, where the process spans must link to their messages' send spans.
 """
 
-from tests.end_to_end.test_demo_to_receiver import expected_counts, unified_counts
+from tests.end_to_end.test_demo_to_receiver import (
+    expected_counts,
+    is_creation_span,
+    unified_counts,
+)
 from tests.support.otlp_sink import OtlpSink
 from tests.support.processes import Collector, http_get, run_demo, wait_until
 from tests.support.rotel import RotelForwarder
@@ -37,7 +41,7 @@ def test_traces_are_forwarded_over_otlp_with_links_intact(tmp_path):
 
         def linked_process_spans(current):
             spans = current.spans()
-            sends = {(s.trace_id, s.span_id) for s in spans if s.name.startswith("send ")}
+            sends = {(s.trace_id, s.span_id) for s in spans if is_creation_span(s.name)}
             processes = [s for s in spans if s.name.startswith("process ")]
             linked = [p for p in processes
                       if any((link.trace_id, link.span_id) in sends for link in p.links)]

@@ -108,3 +108,40 @@ def run_python(code: str, *, env: dict[str, str], timeout: float = 60.0, args: t
         [sys.executable, "-c", textwrap.dedent(code), *args],
         env=env, capture_output=True, text=True, timeout=timeout, check=False,
     )
+
+
+class NanoClock:
+    """An injected clock for span timestamps: nanoseconds since the epoch, moved by hand."""
+
+    def __init__(self, start: int = 1_700_000_000 * 10**9) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1e9)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from .moto_server import MotoServer
+
+    server = MotoServer().start()
+    yield server.endpoint
+    server.stop()
+
+
+@pytest.fixture
+def aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def clock() -> NanoClock:
+    return NanoClock()

@@ -169,3 +169,18 @@ def test_failures_are_counted_apart_from_successes(telemetry) -> None:
     assert telemetry.value("queue.errors", queue__error__operation="send", error__type="unavailable") == 2
     assert telemetry.value("queue.errors", queue__error__operation="receive", error__type="unavailable") == 1
     assert telemetry.points("messaging.client.consumed.messages") == []
+
+
+def test_dlq_recovery_attempts_and_successes(telemetry) -> None:
+    from queue_telemetry import InMemoryBroker, InstrumentedQueueClient
+
+    client = InstrumentedQueueClient(InMemoryBroker().client(), meter_provider=telemetry.meter_provider)
+    with client.dlq_recovery("orders"):
+        pass
+    try:
+        with client.dlq_recovery("orders"):
+            raise RuntimeError("could not move it")
+    except RuntimeError:
+        pass
+    assert telemetry.value("queue.dlq.recovery.attempts", messaging__destination__name="orders") == 2
+    assert telemetry.value("queue.dlq.recovery.successes", messaging__destination__name="orders") == 1

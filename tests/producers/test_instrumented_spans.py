@@ -53,9 +53,38 @@ def test_send_batch_span(client: InstrumentedQueueClient, telemetry) -> None:
     span = telemetry.span("send news")
     assert span.attributes["messaging.batch.message_count"] == 3
     assert "messaging.message.id" not in span.attributes
+    assert span.kind is SpanKind.CLIENT
+    creates = [s for s in telemetry.finished_spans() if s.name == "create news"]
+    assert len(creates) == 3 and all(s.kind is SpanKind.PRODUCER for s in creates)
+    assert all(s.parent.span_id == span.context.span_id for s in creates)
+    assert {link.context.span_id for link in span.links} == {s.context.span_id for s in creates}
     received = client.receive("news", max_messages=10)
-    # All three share the send span as their creation context.
+    # Each message carries its own creation context.
+    carried = {m.properties["traceparent"].split("-")[2] for m in received}
+    assert carried == {format(s.context.span_id, "016x") for s in creates}
+
+
+def test_send_batch_without_create_spans(broker: InMemoryBroker, telemetry) -> None:
+    client = InstrumentedQueueClient(
+        broker.client(), tracer_provider=telemetry.tracer_provider, create_spans=False
+    )
+    client.send_batch("news", [OutgoingMessage(b"a"), OutgoingMessage(b"b")])
+    span = telemetry.span("send news")
+    assert span.kind is SpanKind.PRODUCER
+    received = client.receive("news", max_messages=10)
     assert {m.properties["traceparent"] for m in received} == {received[0].properties["traceparent"]}
+
+
+def test_temporary_destinations_get_bare_names_and_no_metric_label(broker: InMemoryBroker, telemetry) -> None:
+    client = InstrumentedQueueClient(
+        broker.client(), tracer_provider=telemetry.tracer_provider,
+        meter_provider=telemetry.meter_provider, is_temporary=lambda q: q.startswith("tmp-"),
+    )
+    client.send("tmp-reply-42", OutgoingMessage(b"a"))
+    span = telemetry.span("send")
+    assert span.attributes["messaging.destination.temporary"] is True
+    for attributes, _point in telemetry.points("messaging.client.sent.messages"):
+        assert "messaging.destination.name" not in attributes
 
 
 def test_receive_span_links_to_creation_contexts(client: InstrumentedQueueClient, telemetry) -> None:
