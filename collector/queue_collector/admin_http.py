@@ -1,4 +1,5 @@
-"""The admin HTTP server: /metrics, /health, /health/{service}, /livez, /readyz.
+"""The admin HTTP server: /metrics, /health, /health/{service}, /health/{service}/{queue},
+/livez, /readyz (and /alerts when alerting runs).
 
 Built on the standard library's ThreadingHTTPServer: each request is served on its own daemon
 thread, reading shared state through thread-safe objects (the private Prometheus registry, the
@@ -29,7 +30,7 @@ __all__ = ["AdminHttpServer", "ADMIN_PATHS"]
 _logger = logging.getLogger(__name__)
 
 #: The paths served, listed in 404 answers.
-ADMIN_PATHS = ("/metrics", "/health", "/health/{service}", "/livez", "/readyz")
+ADMIN_PATHS = ("/metrics", "/health", "/health/{service}", "/health/{service}/{queue}", "/livez", "/readyz")
 
 
 class _ThreadingServer(ThreadingHTTPServer):
@@ -45,7 +46,7 @@ class AdminHttpServer:
     """Serves the admin endpoints on a background thread.
 
     ``readiness`` returns ``(ready, reason)``; /readyz answers 200 when ready, else 503 with
-    the reason. :meth:`start` binds (raising AddressBindError naming the address) and returns
+    the reason. ``alerts`` (when given) returns the /alerts document. :meth:`start` binds (raising AddressBindError naming the address) and returns
     the bound port; :meth:`stop` blocks until the serving thread has ended.
     """
 
@@ -55,11 +56,13 @@ class AdminHttpServer:
         registry: CollectorRegistry,
         health: HealthMonitor,
         readiness: Callable[[], tuple[bool, str]],
+        alerts: Callable[[], dict] | None = None,
     ) -> None:
         self._address = parse_listen_address(config.endpoint)
         self._registry = registry
         self._health = health
         self._readiness = readiness
+        self._alerts = alerts
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
         self.port: int | None = None
@@ -110,17 +113,31 @@ class AdminHttpServer:
             if ready:
                 return _json(HTTPStatus.OK, {"status": "ready"})
             return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"status": "not ready", "reason": reason})
+        if path == "/alerts" and self._alerts is not None:
+            return _json(HTTPStatus.OK, self._alerts())
         if path in ("/health", "/health/"):
             document = self._health.report().to_json()
             return _json(_health_code(document["status"]), document)
         if path.startswith("/health/"):
-            service = unquote(path[len("/health/"):])
-            document = self._health.report().service_json(service)
+            # Split before unquoting, so a name may carry an encoded slash (%2F).
+            raw_service, slash, raw_queue = path[len("/health/"):].partition("/")
+            service, queue = unquote(raw_service), unquote(raw_queue)
+            report = self._health.report()
+            if slash and queue:
+                document = report.queue_json(service, queue)
+                if document is None:
+                    known = (report.service_json(service) or {}).get("queues", {})
+                    return _json(
+                        HTTPStatus.NOT_FOUND,
+                        {"error": "unknown queue", "service": service, "queue": queue,
+                         "known_queues": sorted(known)},
+                    )
+                return _json(_health_code(document["status"]), document)
+            document = report.service_json(service)
             if document is None:
                 return _json(
                     HTTPStatus.NOT_FOUND,
-                    {"error": "unknown service", "service": service,
-                     "known_services": self._health.report().services()},
+                    {"error": "unknown service", "service": service, "known_services": report.services()},
                 )
             return _json(_health_code(document["status"]), document)
         return _json(HTTPStatus.NOT_FOUND, {"error": "not found", "path": path, "endpoints": list(ADMIN_PATHS)})

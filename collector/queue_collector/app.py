@@ -1,8 +1,9 @@
 """The receiver application: builds every component from a ReceiverConfig, starts, stops.
 
 Start order: exporters (constructor), admin HTTP (/livez answers, /readyz says "starting"),
-OTLP gRPC; then ready. Stop order: /readyz answers 503, the gRPC server refuses new RPCs and
-lets in-flight ones finish, every exporter drains, the admin server stops. So nothing
+OTLP gRPC, alert evaluation; then ready. Stop order: /readyz answers 503, the gRPC server
+refuses new RPCs and lets in-flight ones finish, alert evaluation stops and queued
+notifications are delivered, every exporter drains, the admin server stops. So nothing
 acknowledged to a client is lost by a clean shutdown.
 """
 
@@ -16,15 +17,10 @@ from typing import Callable, Sequence
 from prometheus_client.registry import CollectorRegistry
 
 from queue_collector.admin_http import AdminHttpServer
+from queue_collector.alerting import AlertingService, read_samples
 from queue_collector.config import ReceiverConfig
 from queue_collector.exporters import build_exporters
-from queue_collector.health import (
-    FreshnessCheck,
-    HealthMonitor,
-    HealthStage,
-    HealthStatusCollector,
-    ServiceActivity,
-)
+from queue_collector.health import build_health_monitoring
 from queue_collector.metric_mapping import MetricMappingConfig, MetricMappingStage
 from queue_collector.otlp_server import OtlpGrpcServer
 from queue_collector.pipeline import Pipeline, TelemetryExporter, TelemetryStage
@@ -76,10 +72,9 @@ class ReceiverApp:
         self._stopped = threading.Event()
 
         mapping_stage = mapping_stage_factory(config.metric_mapping, clock)
-        activity = ServiceActivity()
-        self.health = HealthMonitor(
-            [FreshnessCheck(activity, config.health)], cache_seconds=config.health.cache_seconds, clock=clock
-        )
+        health = build_health_monitoring(config.health, clock)
+        self.health = health.monitor
+        self.queue_traffic = health.traffic
         built_exporters = list(exporters) if exporters is not None else build_exporters(config.exporters)
         self.exporters: tuple[TelemetryExporter, ...] = tuple(built_exporters)
         self.self_metrics = ReceiverSelfMetrics(lambda: [e for e in self.exporters if hasattr(e, "statistics")])
@@ -87,13 +82,24 @@ class ReceiverApp:
         collector = getattr(mapping_stage, "prometheus_collector", None)
         if callable(collector):
             self.registry.register(collector())
-        self.registry.register(HealthStatusCollector(self.health))
+        self.registry.register(health.collector)
         self.registry.register(self.self_metrics)
+        #: Alert rules over the unified metrics (read as /metrics shows them) and the health
+        #: report; None when ``alerting.enabled`` is false.
+        self.alerting: AlertingService | None = None
+        if config.alerting.enabled:
+            self.alerting = AlertingService(
+                config.alerting, lambda: read_samples(self.registry.collect()), self.health.report, clock=clock
+            )
+            self.registry.register(self.alerting.collector)
 
         # decode (server) -> map/derive -> health -> export
-        self.pipeline = Pipeline([mapping_stage, HealthStage(activity, clock)], self.exporters)
+        self.pipeline = Pipeline([mapping_stage, health.stage], self.exporters)
         self.otlp_server = OtlpGrpcServer(config.otlp, self.pipeline, self.self_metrics)
-        self.admin_server = AdminHttpServer(config.admin, self.registry, self.health, self._readiness)
+        self.admin_server = AdminHttpServer(
+            config.admin, self.registry, self.health, self._readiness,
+            alerts=self.alerting.alerts_json if self.alerting is not None else None,
+        )
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -139,6 +145,8 @@ class ReceiverApp:
             self._set_state(ReceiverState.STOPPED)
             self._stopped.set()
             raise
+        if self.alerting is not None:
+            self.alerting.start()
         self._set_state(ReceiverState.READY)
         _logger.info("queue-collector listening: OTLP gRPC %s, admin %s", self.otlp_address, self.admin_url)
 
@@ -164,6 +172,8 @@ class ReceiverApp:
     def _release(self, timeout: float) -> None:
         if self.otlp_server.port is not None:
             self.otlp_server.stop(timeout)
+        if self.alerting is not None:
+            self.alerting.stop(timeout)
         self.pipeline.shutdown(timeout)
         self.admin_server.stop()
 

@@ -1,7 +1,7 @@
 """The receiver's configuration tree: one frozen dataclass per component.
 
 The YAML file mirrors this tree (``otlp:``, ``admin:``, ``exporters:``, ``health:``,
-``metric_mapping:``, plus the top-level keys). Defaults are the dataclass defaults, gathered by
+``alerting:``, ``metric_mapping:``, plus the top-level keys). Defaults are the dataclass defaults, gathered by
 :func:`default_config`; :mod:`queue_collector.config_loading` reads a file on top of them, and
 flags and ``QUEUE_COLLECTOR_*`` variables override the file (see :func:`resolve_config`).
 """
@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from queue_collector.alerting.config import AlertingConfig
 from queue_collector.config_loading import (
     ConfigError,
     ConfigProblem,
@@ -92,6 +93,8 @@ class ReceiverConfig:
     exporters: ExportersConfig = field(default_factory=ExportersConfig)
     #: Per-service health.
     health: HealthConfig = field(default_factory=HealthConfig)
+    #: Alert rules and notification channels.
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
     #: Mapping of incoming metrics to the unified Prometheus metrics.
     metric_mapping: MetricMappingConfig = field(default_factory=default_metric_mapping_config)
     #: On SIGTERM/Ctrl-C: seconds for in-flight requests to finish and for each exporter to drain.

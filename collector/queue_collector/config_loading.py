@@ -207,12 +207,23 @@ def _load(
 
 
 def validation_problems(config: Any, path: str = "") -> list[ConfigProblem]:
-    """Runs every ``validation_problems()`` method in the dataclass tree under ``config``."""
+    """Runs every ``validation_problems()`` method in the dataclass tree under ``config``,
+    including dataclasses held in mappings (``dict[str, X]``, path ``key.NAME``) and tuples
+    (``tuple[X, ...]``, path ``key[INDEX]``)."""
     problems: list[ConfigProblem] = []
     if not dataclasses.is_dataclass(config) or isinstance(config, type):
         return problems
     for item in dataclasses.fields(config):
-        problems.extend(validation_problems(getattr(config, item.name), _join(path, item.name)))
+        value = getattr(config, item.name)
+        key_path = _join(path, item.name)
+        if isinstance(value, AbcMapping):
+            for key, entry in value.items():
+                problems.extend(validation_problems(entry, f"{key_path}.{key}"))
+        elif isinstance(value, tuple):
+            for index, entry in enumerate(value):
+                problems.extend(validation_problems(entry, f"{key_path}[{index}]"))
+        else:
+            problems.extend(validation_problems(value, key_path))
     checker = getattr(config, "validation_problems", None)
     if callable(checker):
         for key, message in checker():

@@ -1,9 +1,9 @@
 """Health checks: the interface every check implements, and the freshness check.
 
 A check looks at some state and returns :class:`CheckResult` items, each about the whole
-receiver (``service`` None), one service, or one queue of one service. More checks (error rates
-over sliding windows, dead-letter thresholds, producer-reported checks) are added as further
-classes implementing :class:`HealthCheck`; the report and the gauge pick them up unchanged.
+receiver (``service`` None), one service, or one queue of one service. The traffic checks
+(:mod:`queue_collector.health.queue_checks`) implement the same interface; the report and the
+gauge pick every check up unchanged.
 """
 
 from __future__ import annotations
@@ -109,7 +109,10 @@ class FreshnessCheck:
                 status, message = HealthStatus.DEGRADED, "stale"
             else:
                 status, message = HealthStatus.HEALTHY, "fresh"
-            details = {"seconds_since_last_telemetry": f"{silent_for:.1f}"}
+            details = {
+                "seconds_since_last_telemetry": f"{silent_for:.1f}",
+                "stale": "true" if message == "stale" else "false",
+            }
             for signal, seen in sorted(by_signal.items()):
                 details[f"last_{signal}"] = format_timestamp(seen)
             results.append(CheckResult(self.name, status, message, details, service=service))

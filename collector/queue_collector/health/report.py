@@ -6,8 +6,10 @@ JSON shape (kept from the original runtime, extended per service and queue)::
      "checks": {NAME: {"status", "duration", "message", "details"}},
      "summary": {"total_checks", "healthy_checks", "degraded_checks", "unhealthy_checks",
                  "total_duration"},
-     "services": {SERVICE: {"status", "timestamp", "checks", "summary",
+     "services": {SERVICE: {"status", "timestamp", "stale", "checks", "summary",
                             "queues": {QUEUE: {"status", "checks", "summary"}}}}}
+
+``stale`` is true while the service has sent nothing for ``stale_after_seconds``.
 
 ``duration`` and ``total_duration`` are seconds (floats). At the top level each check is the
 worst of its per-service results, with ``details`` listing each service's status.
@@ -86,18 +88,33 @@ class HealthReport:
         queue_documents = {}
         for queue, results in sorted(queues.items()):
             queue_checks = {result.check: _result_json(result) for result in results}
-            queue_documents[queue] = {
-                "status": HealthStatus.worst([result.status for result in results]).value,
-                "checks": queue_checks,
-                "summary": _summary(queue_checks, sum(r.duration_seconds for r in results)),
-            }
+            queue_documents[queue] = _queue_document(results)
         return {
             "status": HealthStatus.worst([result.status for result in own]).value,
             "timestamp": format_timestamp(self.timestamp),
+            "stale": any(result.details.get("stale") == "true" for result in own),
             "checks": service_checks,
             "summary": _summary(service_checks, sum(r.duration_seconds for r in own if r.queue is None)),
             "queues": queue_documents,
         }
+
+
+    def queue_json(self, service: str, queue: str) -> dict[str, Any] | None:
+        """The document for one queue of one service, or None when the report has no such queue."""
+        results = [r for r in self.results if r.service == service and r.queue == queue]
+        if not results:
+            return None
+        return {"service": service, "queue": queue, "timestamp": format_timestamp(self.timestamp),
+                **_queue_document(results)}
+
+
+def _queue_document(results: Sequence[CheckResult]) -> dict[str, Any]:
+    checks = {result.check: _result_json(result) for result in results}
+    return {
+        "status": HealthStatus.worst([result.status for result in results]).value,
+        "checks": checks,
+        "summary": _summary(checks, sum(r.duration_seconds for r in results)),
+    }
 
 
 def _result_json(result: CheckResult) -> dict[str, Any]:
@@ -182,6 +199,9 @@ class HealthMonitor:
 
     def _evaluate(self, now: float) -> HealthReport:
         results: list[CheckResult] = []
+        # The names shown: a check's own name, or the names its results carry (a check may
+        # report several, as the producer-reported one does).
+        shown: dict[str, None] = {}
         started = time.perf_counter()
         for check in self._checks:
             check_started = time.perf_counter()
@@ -192,10 +212,12 @@ class HealthMonitor:
                 produced = [CheckResult(check.name, HealthStatus.UNHEALTHY, f"check failed: {error!r}")]
             duration = time.perf_counter() - check_started
             results.extend(_with_duration(result, duration) for result in produced)
+            for name in [result.check for result in produced] or [check.name]:
+                shown.setdefault(name)
         return HealthReport(
             timestamp=now,
             results=tuple(results),
-            check_names=tuple(check.name for check in self._checks),
+            check_names=tuple(shown),
             total_duration_seconds=time.perf_counter() - started,
         )
 

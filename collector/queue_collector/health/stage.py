@@ -1,12 +1,14 @@
-"""The health stage: notes which services sent telemetry, once per resource.
+"""The health stage: notes which services sent telemetry, and feeds the queue traffic windows.
 
-It reads only the resource attributes of each ResourceSpans / ResourceMetrics / ResourceLogs
-(to find ``service.name``) and never walks spans, points or log records, so its cost does not
-grow with the number of items in a request.
+For traces and logs it reads only the resource attributes (to find ``service.name``) and never
+walks spans or log records. For metrics it also reads the points of the few producer
+instruments the traffic checks use (see :mod:`queue_collector.health.traffic`); every other
+metric costs one dictionary lookup.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Callable, Iterable
 
@@ -18,36 +20,35 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 
 from queue_collector.health.activity import ServiceActivity
+from queue_collector.health.service_names import UNKNOWN_SERVICE, service_name_of
+from queue_collector.health.traffic import QueueTraffic, read_metrics_request
 from queue_collector.pipeline import Rejections
 
 __all__ = ["HealthStage", "service_name_of", "UNKNOWN_SERVICE"]
 
-#: The name used for telemetry whose resource has no ``service.name`` (as the SDKs default it).
-UNKNOWN_SERVICE = "unknown_service"
-
-_SERVICE_NAME_KEY = "service.name"
-
-
-def service_name_of(resource: Resource) -> str:
-    """The resource's ``service.name`` string, or :data:`UNKNOWN_SERVICE`."""
-    for attribute in resource.attributes:
-        if attribute.key == _SERVICE_NAME_KEY:
-            return attribute.value.string_value or UNKNOWN_SERVICE
-    return UNKNOWN_SERVICE
+_logger = logging.getLogger(__name__)
 
 
 class HealthStage:
-    """Records per service and signal when telemetry was last seen.
+    """Records per service and signal when telemetry was last seen, and per queue what the
+    producers' metrics say (when given a :class:`QueueTraffic`).
 
-    Thread-safe and non-blocking (one short lock per request); never rejects anything.
+    Thread-safe and non-blocking (short locks per request); never rejects anything: points it
+    cannot use are skipped (the metric mapping stage reports them to the client).
     ``clock`` returns seconds since the epoch and is injectable for tests.
     """
 
     name = "health"
 
-    def __init__(self, activity: ServiceActivity, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        activity: ServiceActivity,
+        clock: Callable[[], float] = time.time,
+        traffic: QueueTraffic | None = None,
+    ) -> None:
         self._activity = activity
         self._clock = clock
+        self._traffic = traffic
 
     def _record(self, resources: Iterable[Resource], signal: str) -> None:
         services = {service_name_of(resource) for resource in resources}
@@ -60,6 +61,12 @@ class HealthStage:
 
     def process_metrics(self, request: ExportMetricsServiceRequest) -> Rejections | None:
         self._record((item.resource for item in request.resource_metrics), "metrics")
+        if self._traffic is not None:
+            try:
+                observations, _ = read_metrics_request(request)
+                self._traffic.record(observations, self._clock())
+            except Exception:  # health must never fail a request; see the log
+                _logger.exception("health: could not read a metrics request")
         return None
 
     def process_logs(self, request: ExportLogsServiceRequest) -> Rejections | None:
