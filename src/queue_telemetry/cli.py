@@ -55,7 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="longest wait for consumers to settle everything after producers stop "
         f"(default: {_DEFAULTS.drain_timeout_seconds:g})",
     )
-    demo.add_argument("--seed", type=int, default=None, help="seed of the workload's random choices")
     return parser
 
 
@@ -74,7 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             rate=arguments.rate,
             summary_file=arguments.summary_file,
             drain_timeout_seconds=arguments.drain_timeout,
-            seed=arguments.seed,
         )
         summary = run_demo(settings)
         settled = all(

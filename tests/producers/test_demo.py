@@ -31,16 +31,13 @@ def test_help_works() -> None:
 
 def test_demo_summary_matches_its_telemetry(sink, tmp_path: Path) -> None:
     summary_file = tmp_path / "out" / "summary.json"
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "queue_telemetry.cli", "demo", "--duration", "2", "--rate", "100",
-         "--summary-file", str(summary_file), "--seed", "7"],
+         "--summary-file", str(summary_file)],
         env=clean_environment(OTEL_EXPORTER_OTLP_ENDPOINT=sink.endpoint, OTEL_SERVICE_NAME="demo-under-test"),
         capture_output=True, text=True, timeout=60, check=False,
     )
-    elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert elapsed < 10, elapsed
     summary = json.loads(summary_file.read_text())
     assert json.loads(result.stdout) == summary
     assert summary["service"] == "demo-under-test"

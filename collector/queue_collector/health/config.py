@@ -42,13 +42,13 @@ class HealthThresholds:
     #: bucket holding the 95th percentile), so it can only be overestimated.
     processing_p95_seconds_degraded_above: float = 30.0
     #: dead_letter_queues: messages dead-lettered in the window above which the queue is
-    #: degraded (default = 0: any).
-    dead_lettered_degraded_above: float = 0.0
+    #: degraded (default = 10: an occasional poison message is routine; set 0 to flag any).
+    dead_lettered_degraded_above: float = 10.0
     #: ... and unhealthy (default = 100).
     dead_lettered_unhealthy_above: float = 100.0
     #: dead_letter_queues: current dead-letter queue depth above which the queue is degraded
-    #: (default = 0: any message waiting in the DLQ).
-    dlq_depth_degraded_above: float = 0.0
+    #: (default = 100; set 0 to flag any message waiting in the DLQ).
+    dlq_depth_degraded_above: float = 100.0
     #: ... and unhealthy (default = 1000).
     dlq_depth_unhealthy_above: float = 1000.0
 
