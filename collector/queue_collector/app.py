@@ -22,6 +22,7 @@ from queue_collector.config import ReceiverConfig
 from queue_collector.exporters import build_exporters
 from queue_collector.health import build_health_monitoring
 from queue_collector.metric_mapping import MetricMappingConfig, MetricMappingStage
+from queue_collector.redaction import RedactionStage
 from queue_collector.otlp_server import OtlpGrpcServer
 from queue_collector.pipeline import Pipeline, TelemetryExporter, TelemetryStage
 from queue_collector.self_metrics import ReceiverSelfMetrics
@@ -71,6 +72,7 @@ class ReceiverApp:
         self._state_lock = threading.Lock()
         self._stopped = threading.Event()
 
+        redaction_stage = RedactionStage(config.redaction)
         mapping_stage = mapping_stage_factory(config.metric_mapping, clock)
         health = build_health_monitoring(config.health, clock)
         self.health = health.monitor
@@ -79,6 +81,7 @@ class ReceiverApp:
         self.exporters: tuple[TelemetryExporter, ...] = tuple(built_exporters)
         self.self_metrics = ReceiverSelfMetrics(lambda: [e for e in self.exporters if hasattr(e, "statistics")])
         self.registry = CollectorRegistry()
+        self.registry.register(redaction_stage.prometheus_collector())
         collector = getattr(mapping_stage, "prometheus_collector", None)
         if callable(collector):
             self.registry.register(collector())
@@ -93,8 +96,8 @@ class ReceiverApp:
             )
             self.registry.register(self.alerting.collector)
 
-        # decode (server) -> map/derive -> health -> export
-        self.pipeline = Pipeline([mapping_stage, health.stage], self.exporters)
+        # decode (server) -> redact -> map/derive -> health -> export
+        self.pipeline = Pipeline([redaction_stage, mapping_stage, health.stage], self.exporters)
         self.otlp_server = OtlpGrpcServer(config.otlp, self.pipeline, self.self_metrics)
         self.admin_server = AdminHttpServer(
             config.admin, self.registry, self.health, self._readiness,

@@ -90,14 +90,20 @@ def _validate_parser() -> argparse.ArgumentParser:
 
 
 def _deep_problems(config: ReceiverConfig) -> list[ConfigProblem]:
-    """Problems only the components find when built (for example unreadable rule files)."""
+    """Problems only the components find when built (unreadable rule files, a missing hash key)."""
     from queue_collector.metric_mapping import MetricMappingStage
+    from queue_collector.redaction import RedactionStage
 
-    try:
-        MetricMappingStage(config.metric_mapping)
-    except (ValueError, OSError) as error:
-        return [ConfigProblem("metric_mapping", str(error))]
-    return []
+    problems = []
+    for section, build in (
+        ("redaction", lambda: RedactionStage(config.redaction)),
+        ("metric_mapping", lambda: MetricMappingStage(config.metric_mapping)),
+    ):
+        try:
+            build()
+        except (ValueError, OSError) as error:
+            problems.append(ConfigProblem(section, str(error)))
+    return problems
 
 
 def validate_config(path: str) -> int:

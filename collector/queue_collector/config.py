@@ -1,7 +1,7 @@
 """The receiver's configuration tree: one frozen dataclass per component.
 
-The YAML file mirrors this tree (``otlp:``, ``admin:``, ``exporters:``, ``health:``,
-``alerting:``, ``metric_mapping:``, plus the top-level keys). Defaults are the dataclass defaults, gathered by
+The YAML file mirrors this tree (``otlp:``, ``admin:``, ``exporters:``, ``redaction:``,
+``health:``, ``alerting:``, ``metric_mapping:``, plus the top-level keys). Defaults are the dataclass defaults, gathered by
 :func:`default_config`; :mod:`queue_collector.config_loading` reads a file on top of them, and
 flags and ``QUEUE_COLLECTOR_*`` variables override the file (see :func:`resolve_config`).
 """
@@ -26,6 +26,8 @@ from queue_collector.environment_variables import CONFIG_PATH_OVERRIDES, QUEUE_C
 from queue_collector.exporters.config import ExportersConfig
 from queue_collector.health.config import HealthConfig
 from queue_collector.metric_mapping import MetricMappingConfig
+from queue_collector.redaction import RedactionConfig
+from queue_collector.redaction import default_config as default_redaction_config
 from queue_collector.metric_mapping import default_config as default_metric_mapping_config
 
 __all__ = [
@@ -91,6 +93,8 @@ class ReceiverConfig:
     admin: AdminConfig = field(default_factory=AdminConfig)
     #: Trace and log destinations.
     exporters: ExportersConfig = field(default_factory=ExportersConfig)
+    #: Masking of secrets in every signal, before any other stage sees the data.
+    redaction: RedactionConfig = field(default_factory=default_redaction_config)
     #: Per-service health.
     health: HealthConfig = field(default_factory=HealthConfig)
     #: Alert rules and notification channels.
