@@ -21,7 +21,13 @@ Provider instrumentation and the other features live in their own modules:
 * :mod:`queue_telemetry.testing` and the pytest plugin :mod:`queue_telemetry.pytest_plugin`.
 """
 
-from queue_telemetry.configuration import (
+# First, before any module imports the SDK: a standard variable the SDK rejects while loading
+# (OTEL_PROPAGATORS=b3 without the B3 package ...) must not make this import fail.
+from queue_telemetry import _import_guard
+
+_import_guard.import_sdk_modules()
+
+from queue_telemetry.configuration import (  # noqa: E402 - after the guard above
     SignalDelivery,
     Telemetry,
     TelemetryStats,

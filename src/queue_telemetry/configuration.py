@@ -24,7 +24,12 @@ This module adds:
   (``otel.sdk.processor.span.processed`` with ``error.type=queue_full`` ...) are wired to the
   configured MeterProvider as well and are exported when ``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``
   is ``true``;
-* when ``OTEL_SDK_DISABLED`` is ``true``, nothing is set up and a disabled handle is returned.
+* when ``OTEL_SDK_DISABLED`` is ``true``, nothing is set up and a disabled handle is returned;
+* a standard variable the SDK rejects (``OTEL_METRIC_EXPORT_INTERVAL=0``,
+  ``OTEL_EXPORTER_OTLP_ENDPOINT=http://[::1`` ...) does not stop the application: the signal it
+  belongs to is set up again with the invalid variables ignored (see
+  :mod:`queue_telemetry._standard_variables`), or disabled if that fails too, with a warning
+  naming the variables either way.
 
 Threading: :func:`configure`, :func:`shutdown` and :func:`telemetry_stats` may be called from
 any thread; they serialise on one lock. :func:`shutdown` blocks while the pipelines flush (at
@@ -41,12 +46,16 @@ import threading
 import uuid
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from opentelemetry import _logs, metrics, trace
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
-from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE, OTEL_SDK_DISABLED
+from opentelemetry.sdk.environment_variables import (
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_BSP_MAX_QUEUE_SIZE,
+    OTEL_SDK_DISABLED,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -65,6 +74,7 @@ from queue_telemetry._delivery_accounting import (
 )
 from queue_telemetry._environment import parse_bool, parse_log_level, read_bool, resolve
 from queue_telemetry._safe_invoke import INSTRUMENTATION_FAILURES
+from queue_telemetry._standard_variables import LOG_BATCH, SPAN_BATCH, StandardVariables
 from queue_telemetry.environment_variables import (
     OTEL_PYTHON_QUEUE_LOG_LEVEL,
     OTEL_PYTHON_QUEUE_LOG_ROOT,
@@ -85,6 +95,8 @@ _logger = logging.getLogger(__name__)
 #: Span queue size when neither the argument nor OTEL_BSP_MAX_QUEUE_SIZE gives one. Sized so a
 #: burst of 50,000 spans fits while the exporter catches up (the SDK's default is 2048).
 _DEFAULT_SPAN_QUEUE_SIZE = 65_536
+#: The SDK's span batch size, lowered to the queue size when ``span_queue_size`` is smaller.
+_DEFAULT_SPAN_BATCH_SIZE = 512
 #: Level of the ``queue_telemetry`` logger (see OTEL_PYTHON_QUEUE_LOG_LEVEL).
 _DEFAULT_LOG_LEVEL = logging.INFO
 #: Attach the logging handler to the root logger (see OTEL_PYTHON_QUEUE_LOG_ROOT).
@@ -152,8 +164,9 @@ class TelemetryStats:
 class Telemetry:
     """The handle :func:`configure` returns: the providers it installed, stats and shutdown.
 
-    ``enabled`` is False when ``OTEL_SDK_DISABLED`` was ``true``; the providers are then None.
-    ``logger_provider`` is None when logs are disabled.
+    ``enabled`` is False when nothing was set up (``OTEL_SDK_DISABLED`` was ``true``, or no
+    signal could be set up); the providers are then None. A single provider is None when its
+    signal is disabled (``logger_provider`` when logs are) or could not be set up.
     """
 
     def __init__(
@@ -185,7 +198,10 @@ class Telemetry:
 
     @property
     def enabled(self) -> bool:
-        return self.tracer_provider is not None
+        return any(
+            provider is not None
+            for provider in (self.tracer_provider, self.meter_provider, self.logger_provider)
+        )
 
     def stats(self) -> TelemetryStats:
         """The counts so far (final after :meth:`shutdown`). Never blocks on export."""
@@ -274,7 +290,10 @@ def configure(
     Meant to be called once per process, early. A second call returns the first call's handle
     unchanged (its arguments are ignored, with a debug log), also after :func:`shutdown`: the
     global providers cannot be replaced. :func:`shutdown` also runs at interpreter exit.
-    Raises only for invalid arguments (``ValueError``).
+    Raises only for invalid arguments (``ValueError``). A standard variable the SDK cannot use
+    (``OTEL_BSP_MAX_QUEUE_SIZE=0``, ``OTEL_EXPORTER_OTLP_TIMEOUT=abc`` ...) never raises: that
+    signal is set up again with the invalid variables ignored, with a warning naming them; if
+    it still cannot be set up, it is disabled (its provider is None), with a warning.
     """
     global _configured
     with _configure_lock:
@@ -283,6 +302,10 @@ def configure(
             return _configured
         if span_queue_size is not None and span_queue_size < 1:
             raise ValueError(f"span_queue_size must be positive, got {span_queue_size}")
+        if metric_export_interval_seconds is not None and not metric_export_interval_seconds > 0:
+            raise ValueError(
+                f"metric_export_interval_seconds must be positive, got {metric_export_interval_seconds}"
+            )
         if read_bool(OTEL_SDK_DISABLED, False):
             _logger.debug("OTEL_SDK_DISABLED is true: telemetry is not set up.")
             _configured = Telemetry(
@@ -340,59 +363,31 @@ def _build(
     log_exporter: LogRecordExporter | None,
 ) -> Telemetry:
     resource = _resource(service_name, default_service_name, resource_attributes)
+    interval_millis = metric_export_interval_seconds * 1000 if metric_export_interval_seconds is not None else None
 
     # Metrics first: the batch processors report their own metrics to this provider.
-    metric_counter = DeliveryCounter()
-    if metric_exporter is None:
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
-
-        metric_exporter = OTLPMetricExporter()
-    reader = PeriodicExportingMetricReader(
-        CountingMetricExporter(metric_exporter, metric_counter),
-        export_interval_millis=(
-            metric_export_interval_seconds * 1000 if metric_export_interval_seconds is not None else None
-        ),
+    metrics_pipeline = _with_fallback(
+        "metrics", lambda variables: _metrics_pipeline(resource, metric_exporter, interval_millis, variables)
     )
-    meter_provider = MeterProvider(
-        resource=resource, metric_readers=[reader], views=_bucket_views(), shutdown_on_exit=False
+    meter_provider = metrics_pipeline.provider if metrics_pipeline else None
+    traces_pipeline = _with_fallback(
+        "traces",
+        lambda variables: _traces_pipeline(resource, span_exporter, span_queue_size, meter_provider, variables),
     )
-
-    span_counter = DeliveryCounter()
-    if span_exporter is None:
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        span_exporter = OTLPSpanExporter()
-    if span_queue_size is None and not _is_set(OTEL_BSP_MAX_QUEUE_SIZE):
-        span_queue_size = _DEFAULT_SPAN_QUEUE_SIZE
-    batch_processor = BatchSpanProcessor(
-        CountingSpanExporter(span_exporter, span_counter),
-        max_queue_size=span_queue_size,  # None: the SDK reads OTEL_BSP_MAX_QUEUE_SIZE
-        meter_provider=meter_provider,
-    )
-    tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    tracer_provider.add_span_processor(CountingSpanProcessor(batch_processor, span_counter))
-
-    logger_provider = None
-    handler = None
-    handler_logger = None
-    log_counter = DeliveryCounter()
+    logs_pipeline = None
     if logs_enabled:
-        if log_exporter is None:
-            from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-            log_exporter = OTLPLogExporter()
-        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        logger_provider.add_log_record_processor(
-            CountingLogProcessor(
-                BatchLogRecordProcessor(
-                    CountingLogExporter(log_exporter, log_counter), meter_provider=meter_provider
-                ),
-                log_counter,
-            )
+        logs_pipeline = _with_fallback(
+            "logs", lambda variables: _logs_pipeline(resource, log_exporter, meter_provider, variables)
         )
 
-    trace.set_tracer_provider(tracer_provider)
-    metrics.set_meter_provider(meter_provider)
+    tracer_provider = traces_pipeline.provider if traces_pipeline else None
+    logger_provider = logs_pipeline.provider if logs_pipeline else None
+    handler = None
+    handler_logger = None
+    if tracer_provider is not None:
+        trace.set_tracer_provider(tracer_provider)
+    if meter_provider is not None:
+        metrics.set_meter_provider(meter_provider)
     if logger_provider is not None:
         _logs.set_logger_provider(logger_provider)
         handler = _logging_handler(logger_provider)
@@ -407,13 +402,167 @@ def _build(
         tracer_provider=tracer_provider,
         meter_provider=meter_provider,
         logger_provider=logger_provider,
-        span_queue_size=_queue_capacity(batch_processor, span_queue_size),
+        span_queue_size=traces_pipeline.queue_size if traces_pipeline else None,
         logging_handler=handler,
         handler_logger=handler_logger,
-        span_counter=span_counter,
-        log_counter=log_counter,
-        metric_counter=metric_counter,
+        span_counter=traces_pipeline.counter if traces_pipeline else None,
+        log_counter=logs_pipeline.counter if logs_pipeline else None,
+        metric_counter=metrics_pipeline.counter if metrics_pipeline else None,
     )
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    """One signal's provider, set up, with its delivery counter."""
+
+    provider: Any
+    counter: DeliveryCounter
+    queue_size: int | None = None
+
+
+def _with_fallback(signal: str, build: Callable[[StandardVariables | None], _Pipeline]) -> _Pipeline | None:
+    """``build(None)`` (the SDK reads the standard variables); when that fails, ``build`` again
+    with a strict reading of them that ignores the invalid ones; when that fails too, None: the
+    signal is disabled. Each fallback is logged as a warning naming the variables ignored."""
+    try:
+        return build(None)
+    except Exception as error:  # noqa: BLE001 - the SDK raises ValueError, TypeError and bare Exceptions
+        first_failure = error
+    variables = StandardVariables()
+    try:
+        pipeline = build(variables)
+    except Exception as error:  # noqa: BLE001 - as above; the signal is then disabled
+        _logger.warning(
+            "Could not set up %s from the OTEL_* variables (%s: %s), nor with %s ignored (%s: %s): "
+            "%s are disabled.",
+            signal, type(first_failure).__name__, first_failure, _names(variables.invalid),
+            type(error).__name__, error, signal,
+        )
+        return None
+    _logger.warning(
+        "Could not set up %s from the OTEL_* variables (%s: %s); set up with %s ignored.",
+        signal, type(first_failure).__name__, first_failure, _names(variables.invalid),
+    )
+    return pipeline
+
+
+def _names(invalid: list[str]) -> str:
+    return ", ".join(invalid) if invalid else "no variable found invalid, and every setting explicit"
+
+
+def _metrics_pipeline(
+    resource: Resource,
+    exporter: MetricExporter | None,
+    interval_millis: float | None,
+    variables: StandardVariables | None,
+) -> _Pipeline:
+    counter = DeliveryCounter()
+    owned = exporter is None
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+
+        exporter = OTLPMetricExporter(**(variables.exporter_arguments("metrics") if variables else {}))
+    try:
+        reader_arguments = (
+            variables.metric_reader_arguments(export_interval_millis=interval_millis)
+            if variables else {"export_interval_millis": interval_millis}
+        )
+        reader = PeriodicExportingMetricReader(CountingMetricExporter(exporter, counter), **reader_arguments)
+    except Exception:
+        if owned:
+            _quietly("shut down an unused metric exporter", exporter.shutdown)
+        raise
+    try:
+        provider = MeterProvider(
+            resource=resource, metric_readers=[reader], views=_bucket_views(), shutdown_on_exit=False
+        )
+    except Exception:
+        _quietly("shut down an unused metric reader", reader.shutdown)
+        raise
+    return _Pipeline(provider, counter)
+
+
+def _traces_pipeline(
+    resource: Resource,
+    exporter: SpanExporter | None,
+    span_queue_size: int | None,
+    meter_provider: MeterProvider | None,
+    variables: StandardVariables | None,
+) -> _Pipeline:
+    counter = DeliveryCounter()
+    owned = exporter is None
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter(**(variables.exporter_arguments("traces") if variables else {}))
+    try:
+        if variables is not None:
+            batch_arguments = variables.batch_arguments(
+                SPAN_BATCH, max_queue_size=span_queue_size, default_max_queue_size=_DEFAULT_SPAN_QUEUE_SIZE
+            )
+            span_queue_size = batch_arguments["max_queue_size"]
+        else:
+            if span_queue_size is None and not _is_set(OTEL_BSP_MAX_QUEUE_SIZE):
+                span_queue_size = _DEFAULT_SPAN_QUEUE_SIZE
+            # None: the SDK reads OTEL_BSP_MAX_QUEUE_SIZE and OTEL_BSP_MAX_EXPORT_BATCH_SIZE.
+            batch_arguments = {"max_queue_size": span_queue_size, "max_export_batch_size": _batch_size(span_queue_size)}
+        batch_processor = BatchSpanProcessor(
+            CountingSpanExporter(exporter, counter), meter_provider=meter_provider, **batch_arguments
+        )
+    except Exception:
+        if owned:
+            _quietly("shut down an unused span exporter", exporter.shutdown)
+        raise
+    try:
+        provider = TracerProvider(
+            resource=resource, shutdown_on_exit=False,
+            span_limits=variables.span_limits() if variables else None,
+        )
+    except Exception:
+        _quietly("shut down an unused span processor", batch_processor.shutdown)
+        raise
+    provider.add_span_processor(CountingSpanProcessor(batch_processor, counter))
+    return _Pipeline(provider, counter, _queue_capacity(batch_processor, span_queue_size))
+
+
+def _logs_pipeline(
+    resource: Resource,
+    exporter: LogRecordExporter | None,
+    meter_provider: MeterProvider | None,
+    variables: StandardVariables | None,
+) -> _Pipeline:
+    counter = DeliveryCounter()
+    owned = exporter is None
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+        exporter = OTLPLogExporter(**(variables.exporter_arguments("logs") if variables else {}))
+    try:
+        batch_processor = BatchLogRecordProcessor(
+            CountingLogExporter(exporter, counter), meter_provider=meter_provider,
+            **(variables.batch_arguments(LOG_BATCH) if variables else {}),
+        )
+    except Exception:
+        if owned:
+            _quietly("shut down an unused log exporter", exporter.shutdown)
+        raise
+    try:
+        provider = LoggerProvider(
+            resource=resource, shutdown_on_exit=False,
+            log_record_limits=variables.log_record_limits() if variables else None,
+        )
+    except Exception:
+        _quietly("shut down an unused log record processor", batch_processor.shutdown)
+        raise
+    provider.add_log_record_processor(CountingLogProcessor(batch_processor, counter))
+    return _Pipeline(provider, counter)
+
+
+def _batch_size(queue_size: int | None) -> int | None:
+    """The SDK's batch size, lowered to fit an explicitly small queue; None: the SDK's choice."""
+    if queue_size is None or _is_set(OTEL_BSP_MAX_EXPORT_BATCH_SIZE):
+        return None
+    return min(queue_size, _DEFAULT_SPAN_BATCH_SIZE)
 
 
 def _resource(
