@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry._logs import LoggerProvider
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MESSAGING_BATCH_MESSAGE_COUNT,
@@ -32,6 +33,7 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, TracerProvider
 
 from queue_telemetry._environment import parse_bool, resolve
+from queue_telemetry._exception_events import emit_exception_event, exception_event_logger
 from queue_telemetry._queue_instruments import SCOPE_NAME, SCOPE_VERSION, QueueInstruments, instruments_for
 from queue_telemetry._safe_invoke import report_failure, safe_invoke
 from queue_telemetry.catalog import DEAD_LETTER_REASONS, Attr
@@ -94,7 +96,8 @@ class MessagingRecorder:
 
     Args:
         system: ``messaging.system`` (``aws_sqs``, ``servicebus`` ...).
-        tracer_provider, meter_provider: default the global ones.
+        tracer_provider, meter_provider, logger_provider: default the global ones (the logger
+            provider receives the conventions' ``messaging.*.exception`` events).
         create_spans: one ``create`` span per message of a batch send (None:
             ``OTEL_PYTHON_QUEUE_CREATE_SPANS``, default true).
         parent_process_from_message: ``process`` spans are children of the creation context
@@ -110,6 +113,7 @@ class MessagingRecorder:
         *,
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
         create_spans: bool | None = None,
         parent_process_from_message: bool | None = None,
         is_temporary: Callable[[str], bool] | None = None,
@@ -117,6 +121,7 @@ class MessagingRecorder:
     ) -> None:
         self.system = system
         self.tracer = trace.get_tracer(SCOPE_NAME, SCOPE_VERSION, tracer_provider)
+        self.exception_events = exception_event_logger(logger_provider)
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         self.instruments: QueueInstruments = safe_invoke(
             "MessagingRecorder.instruments", None, instruments_for, provider
@@ -207,6 +212,8 @@ class MessagingRecorder:
                 span.record_exception(error, timestamp=now)
                 span.set_attribute(Attr.ERROR_TYPE, error_type or error_type_of_exception(error))
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+            if error is not None:
+                emit_exception_event(self.exception_events, op.type, error, span)
             span.end(end_time=now)
         except Exception:  # noqa: BLE001
             report_failure("MessagingRecorder.end")

@@ -53,6 +53,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry._logs import LoggerProvider
 from opentelemetry.metrics import MeterProvider, NoOpMeterProvider
 from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
     MESSAGING_BATCH_MESSAGE_COUNT,
@@ -64,6 +65,7 @@ from opentelemetry.semconv._incubating.attributes.messaging_attributes import (
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode, TracerProvider
 
 from queue_telemetry._environment import parse_bool, resolve
+from queue_telemetry._exception_events import emit_exception_event, exception_event_logger
 from queue_telemetry._queue_instruments import (
     SCOPE_NAME,
     SCOPE_VERSION,
@@ -177,6 +179,7 @@ class InstrumentedQueueClient:
         system: str = "in_memory",
         tracer_provider: TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
+        logger_provider: LoggerProvider | None = None,
         logger: logging.Logger | None = None,
         server_address: str | None = None,
         server_port: int | None = None,
@@ -193,6 +196,7 @@ class InstrumentedQueueClient:
         if server_port is not None:
             self._server[Attr.SERVER_PORT] = server_port
         self._tracer = trace.get_tracer(SCOPE_NAME, SCOPE_VERSION, tracer_provider)
+        self._exception_events = exception_event_logger(logger_provider)
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
         self._instruments: QueueInstruments = safe_invoke(
             "InstrumentedQueueClient.instruments", None, instruments_for, provider
@@ -497,9 +501,11 @@ class InstrumentedQueueClient:
         # Attaching is last: if anything above failed, there is no context to restore.
         operation.token = otel_context.attach(trace.set_span_in_context(span))
 
-    @staticmethod
-    def _close(operation: _Operation, error: BaseException | None = None) -> None:
-        """Restore the context and end the span; each step guarded on its own."""
+    def _close(
+        self, operation: _Operation, error: BaseException | None = None, operation_type: str | None = None
+    ) -> None:
+        """Restore the context and end the span (after the ``messaging.*.exception`` event for
+        ``error``); each step guarded on its own."""
         if operation.token is not None:
             try:
                 otel_context.detach(operation.token)  # type: ignore[arg-type]
@@ -517,6 +523,7 @@ class InstrumentedQueueClient:
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
             except Exception:  # noqa: BLE001
                 report_failure("InstrumentedQueueClient.record_error")
+            emit_exception_event(self._exception_events, operation_type, error, span)
         try:
             span.end()
         except Exception:  # noqa: BLE001
@@ -619,7 +626,7 @@ class InstrumentedQueueClient:
         try:
             self._record_failure(operation, queue, operation_name, operation_type, errors_of, error, sent, batch)
         finally:
-            self._close(operation, error)
+            self._close(operation, error, operation_type)
 
     @telemetry_hook()
     def _record_failure(
@@ -698,7 +705,7 @@ class InstrumentedQueueClient:
         try:
             self._record_settle_failure(operation, message, operation_name, error)
         finally:
-            self._close(operation, error)
+            self._close(operation, error, "settle")
 
     def _record_settle_failure(
         self, operation: _Operation, message: ReceivedMessage, operation_name: str, error: BaseException
@@ -737,7 +744,7 @@ class InstrumentedQueueClient:
         try:
             self._record_processed(operation, message, error)
         finally:
-            self._close(operation, error)
+            self._close(operation, error, "process")
 
     @telemetry_hook()
     def _record_processed(self, operation: _Operation, message: ReceivedMessage, error: BaseException | None) -> None:

@@ -54,8 +54,13 @@ class TelemetryCapture:
         self._handler: logging.Handler | None = None
 
     def providers(self) -> dict[str, Any]:
-        """``tracer_provider`` and ``meter_provider`` keyword arguments for clients and instrumentors."""
-        return {"tracer_provider": self.tracer_provider, "meter_provider": self.meter_provider}
+        """``tracer_provider``, ``meter_provider`` and ``logger_provider`` keyword arguments for
+        clients and instrumentors."""
+        return {
+            "tracer_provider": self.tracer_provider,
+            "meter_provider": self.meter_provider,
+            "logger_provider": self.logger_provider,
+        }
 
     def capture_logs(self, logger: logging.Logger | str | None = "queue_telemetry", level: int = logging.INFO) -> None:
         """Export records of ``logger`` (default the library's) at ``level`` and above into this capture."""

@@ -162,6 +162,7 @@ class ServiceBusInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             SYSTEM,
             tracer_provider=kwargs.get("tracer_provider"),
             meter_provider=kwargs.get("meter_provider"),
+            logger_provider=kwargs.get("logger_provider"),
             create_spans=kwargs.get("create_spans"),
             parent_process_from_message=kwargs.get("parent_process_from_message"),
             clock=kwargs.get("clock"),
