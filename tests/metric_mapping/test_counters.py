@@ -87,13 +87,25 @@ def test_delta_counter_adds_contiguous_points_and_skips_overlaps():
     stage.process_metrics(request(counter(SENT, number(5, start=t0, time=t1), temporality=DELTA)))
     stage.process_metrics(request(counter(SENT, number(3, start=t1, time=t2), temporality=DELTA)))
     assert sent(registry) == 8
-    # Overlapping the previous window (a retried export): not added.
-    stage.process_metrics(request(counter(SENT, number(3, start=t1, time=t2), temporality=DELTA)))
-    stage.process_metrics(request(counter(SENT, number(9, start=150, time=350), temporality=DELTA)))
+    # The same window again (a retried export): ignored, not an error of the client.
+    retried = stage.process_metrics(
+        request(counter(SENT, number(3, start=t1, time=t2), temporality=DELTA))
+    )
+    assert retried is None
+    # A window that partly overlaps counted ones contradicts them: refused and reported.
+    overlapping = stage.process_metrics(
+        request(counter(SENT, number(9, start=150, time=350), temporality=DELTA))
+    )
     assert sent(registry) == 8
     assert (
-        sample(registry, "queue_collector_mapping_points_ignored_total", reason="overlapping_delta")
-        == 2
+        sample(registry, "queue_collector_mapping_points_ignored_total", reason="duplicate_delta")
+        == 1
+    )
+    assert overlapping is not None and overlapping.count == 1
+    assert "delta point (150, 350] overlaps points already counted" in overlapping.message
+    assert (
+        sample(registry, "queue_collector_mapping_points_rejected_total", reason="overlapping_delta")
+        == 1
     )
     # The next contiguous point is added again.
     stage.process_metrics(request(counter(SENT, number(1, start=t2, time=400), temporality=DELTA)))
@@ -278,3 +290,77 @@ def test_traces_and_logs_pass_through():
     assert stage.name == "metric_mapping"
     assert stage.process_traces(object()) is None
     assert stage.process_logs(object()) is None
+
+
+def test_delta_points_without_a_start_time_follow_the_previous_point():
+    stage, registry = wired()
+    for time in (1000, 2000, 3000):
+        stage.process_metrics(request(counter(SENT, number(5, start=0, time=time), temporality=DELTA)))
+    # The same end again tells nothing new: ignored.
+    stage.process_metrics(request(counter(SENT, number(5, start=0, time=3000), temporality=DELTA)))
+    assert sent(registry) == 15
+    assert sample(registry, "queue_collector_mapping_points_ignored_total", reason="out_of_order") == 1
+
+
+def test_a_delta_point_retried_late_is_added_once():
+    stage, registry = wired()
+    stage.process_metrics(request(counter(SENT, number(5, start=200, time=300), temporality=DELTA)))
+    assert stage.process_metrics(
+        request(counter(SENT, number(7, start=100, time=200), temporality=DELTA))
+    ) is None
+    assert sent(registry) == 12
+    # Both windows again: exact duplicates of counted windows, ignored without an error.
+    for start, end in ((100, 200), (200, 300)):
+        assert stage.process_metrics(
+            request(counter(SENT, number(1, start=start, time=end), temporality=DELTA))
+        ) is None
+    assert sent(registry) == 12
+    assert (
+        sample(registry, "queue_collector_mapping_points_ignored_total", reason="duplicate_delta")
+        == 2
+    )
+
+
+def test_delta_windows_older_than_the_remembered_runs_are_ignored():
+    from queue_collector.metric_mapping.streams import MAX_DELTA_RUNS
+
+    stage, registry = wired()
+    # Every other window: each is a run of its own, so the oldest runs are forgotten.
+    windows = [(100 * index, 100 * index + 50) for index in range(1, MAX_DELTA_RUNS + 3)]
+    for start, end in windows:
+        stage.process_metrics(request(counter(SENT, number(1, start=start, time=end), temporality=DELTA)))
+    assert sent(registry) == len(windows)
+    assert len(stage._streams.get(next(iter(stage._streams._streams))).runs) == MAX_DELTA_RUNS
+    # A retry of a forgotten window cannot be told from a new one: ignored, never counted twice.
+    start, end = windows[0]
+    stage.process_metrics(request(counter(SENT, number(1, start=start, time=end), temporality=DELTA)))
+    assert sent(registry) == len(windows)
+    assert sample(registry, "queue_collector_mapping_points_ignored_total", reason="out_of_order") == 1
+    # A gap between remembered runs is still filled.
+    start, end = windows[-1]
+    stage.process_metrics(request(counter(SENT, number(1, start=end, time=end + 50), temporality=DELTA)))
+    assert sent(registry) == len(windows) + 1
+
+
+def test_an_increase_that_would_make_a_total_infinite_is_refused():
+    stage, registry = wired()
+    stage.process_metrics(request(counter(SENT, number(1.7e308, start=1, time=2)), instance="pod-1"))
+    rejections = stage.process_metrics(
+        request(counter(SENT, number(1.7e308, start=1, time=2)), instance="pod-2")
+    )
+    assert rejections is not None and rejections.count == 1
+    assert "would make the total of queue_messages_sent_total infinite" in rejections.message
+    assert sent(registry) == 1.7e308
+    assert sample(registry, "queue_collector_mapping_points_rejected_total", reason="invalid_value") == 1
+
+
+def test_a_cumulative_point_that_starts_after_it_ends_is_rejected():
+    stage, registry = wired()
+    rejections = stage.process_metrics(request(counter(SENT, number(4, start=500, time=200))))
+    assert rejections is not None and rejections.count == 1
+    assert "start_time_unix_nano 500 is after time_unix_nano 200" in rejections.message
+    assert sent(registry) is None
+    assert (
+        sample(registry, "queue_collector_mapping_points_rejected_total", reason="invalid_timestamp")
+        == 1
+    )

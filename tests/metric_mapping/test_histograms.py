@@ -245,3 +245,59 @@ def test_exponential_histograms_are_rejected_with_a_clear_message():
     rejections = stage.process_metrics(request(metric))
     assert rejections is not None and rejections.count == 2
     assert "exponential histograms are not supported yet" in rejections.message
+
+
+def test_histograms_with_too_many_bounds_are_rejected():
+    from queue_collector.metric_mapping.points import MAX_HISTOGRAM_BOUNDS
+
+    stage, registry = wired()
+    bounds = [float(index) for index in range(1, MAX_HISTOGRAM_BOUNDS + 2)]
+    point = histogram_point(bounds, [0] * len(bounds) + [1], time=1, attributes=SEND)
+    rejections = stage.process_metrics(request(histogram(OPERATION, point)))
+    assert rejections is not None and rejections.count == 1
+    assert f"{MAX_HISTOGRAM_BOUNDS + 1} bounds, more than the {MAX_HISTOGRAM_BOUNDS} allowed" in (
+        rejections.message
+    )
+    assert (
+        sample(registry, "queue_collector_mapping_points_rejected_total", reason="invalid_histogram")
+        == 1
+    )
+    allowed = histogram_point(bounds[:-1], [0] * (len(bounds) - 1) + [1], time=1, attributes=SEND)
+    assert stage.process_metrics(request(histogram(OPERATION, allowed))) is None
+
+
+def test_the_bucket_mapping_cache_is_bounded_by_size():
+    from queue_collector.metric_mapping import buckets
+
+    cache = buckets.BucketMappingCache()
+    target = (1.0, 5.0)
+    for variant in range(300):
+        source = tuple(index + variant * 1e-6 for index in range(1, 1001))
+        assert cache.get(source, 1.0, target) == buckets.bucket_mapping(source, 1.0, target)
+    held = sum(len(key[0]) + len(mapping or ()) for key, mapping in cache._cache.items())
+    assert held <= buckets._CACHE_ELEMENT_LIMIT
+    assert held == cache._elements
+
+
+def test_changed_bounds_under_the_same_start_add_only_new_observations():
+    stage, registry = wired()
+    send = lambda bounds, counts, time: stage.process_metrics(  # noqa: E731
+        request(histogram(OPERATION, histogram_point(bounds, counts, start=1, time=time, attributes=SEND)))
+    )
+    send([1, 2], [5, 5, 0], 100)
+    send([1, 2, 3], [5, 5, 1, 0], 200)  # a bound added: one new observation in (2, 3]
+    assert sample(registry, "queue_send_duration_seconds_count", **ORDERS_LABELS) == 11
+    send([2], [11, 1], 300)  # bounds removed: one more observation in (-inf, 2]
+    assert sample(registry, "queue_send_duration_seconds_count", **ORDERS_LABELS) == 12
+    assert buckets_of(registry, "queue_send_duration_seconds", ORDERS_LABELS)["+Inf"] == 12
+    # Previous observations that do not fit the new buckets: a reset, added in full.
+    send([3], [5, 8], 400)  # 11 observations were <= 2, now only 5 are <= 3
+    assert sample(registry, "queue_send_duration_seconds_count", **ORDERS_LABELS) == 25
+
+
+def test_bucket_difference_splits_previous_buckets_over_refined_ones():
+    from queue_collector.metric_mapping.buckets import bucket_difference
+
+    assert bucket_difference((2.0,), (5, 1), (1.0, 2.0), (3, 3, 1)) == (0, 1, 0)
+    assert bucket_difference((1.0, 2.0), (3, 2, 1), (2.0,), (6, 2)) == (1, 1)
+    assert bucket_difference((1.0,), (3, 1), (2.0,), (2, 3)) is None

@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 _DEFAULT_STREAM_EXPIRY_SECONDS = 300.0
+_DEFAULT_TOMBSTONE_SECONDS = 86_400.0
 _DEFAULT_MAX_SERIES_PER_METRIC = 2000
 _DEFAULT_MAX_LABEL_VALUES = 1000
 _DEFAULT_MAX_STREAMS_PER_SOURCE = 1000
@@ -113,6 +114,11 @@ class MetricMappingConfig:
     #: forgotten: a counter's or histogram's contribution stays in the totals, a gauge's value
     #: leaves the aggregate (default = ``300.0``; must be > 0).
     stream_expiry_seconds: float = _DEFAULT_STREAM_EXPIRY_SECONDS
+    #: How long an expired counter or histogram stream's last point is kept (at most
+    #: ``cardinality.max_streams`` of them, the oldest dropped first), so that a stream that
+    #: comes back with the same start time adds only what is new since that point instead of
+    #: its whole total again (default = ``86400.0``; must be > 0).
+    tombstone_seconds: float = _DEFAULT_TOMBSTONE_SECONDS
     #: Rule files shipped with the receiver for other sources (default = all loaded).
     shipped_rules: ShippedRulesConfig = ShippedRulesConfig()
     #: Rename the Rust runtime's legacy span attributes (``queue.name``, ``message.id``,
@@ -129,14 +135,15 @@ class MetricMappingConfig:
 
     def validation_problems(self) -> Iterator[tuple[str, str]]:
         """``(key path, message)`` for every value out of range (used by the generic loader)."""
-        expiry = self.stream_expiry_seconds
-        if (
-            isinstance(expiry, bool)
-            or not isinstance(expiry, (int, float))
-            or not math.isfinite(expiry)
-            or expiry <= 0
-        ):
-            yield "stream_expiry_seconds", f"expected a finite number > 0, got {expiry!r}"
+        for key in ("stream_expiry_seconds", "tombstone_seconds"):
+            seconds = getattr(self, key)
+            if (
+                isinstance(seconds, bool)
+                or not isinstance(seconds, (int, float))
+                or not math.isfinite(seconds)
+                or seconds <= 0
+            ):
+                yield key, f"expected a finite number > 0, got {seconds!r}"
         if isinstance(self.rule_files, str) or not all(
             isinstance(path, str) and path for path in self.rule_files
         ):

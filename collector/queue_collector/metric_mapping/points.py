@@ -30,7 +30,13 @@ __all__ = [
     "HashedKey",
     "label_text",
     "has_no_recorded_value",
+    "MAX_HISTOGRAM_BOUNDS",
 ]
+
+#: Explicit bounds a histogram point may have; points with more are rejected. Every bound is
+#: held per cumulative stream and in the re-bucketing cache, so producers must not choose
+#: them without limit (SDK defaults have 15; Prometheus client histograms rarely over 50).
+MAX_HISTOGRAM_BOUNDS = 1024
 
 _DELTA = metrics_pb2.AGGREGATION_TEMPORALITY_DELTA
 _CUMULATIVE = metrics_pb2.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -236,6 +242,12 @@ def summary_number(
 
 def histogram_values(name: str, point: metrics_pb2.HistogramDataPoint) -> HistogramValues:
     """The checked content of a histogram point; raises PointProblem when it is inconsistent."""
+    if len(point.explicit_bounds) > MAX_HISTOGRAM_BOUNDS:
+        raise PointProblem(
+            "invalid_histogram",
+            f"histogram {name}: {len(point.explicit_bounds)} bounds, more than the "
+            f"{MAX_HISTOGRAM_BOUNDS} allowed",
+        )
     bounds = tuple(point.explicit_bounds)
     counts = tuple(point.bucket_counts)
     if not counts:

@@ -63,6 +63,19 @@ _MAX_MESSAGES = 5
 _COUNTER_SHAPES = frozenset((Shape.CUMULATIVE_COUNTER, Shape.DELTA_COUNTER, Shape.PERIODIC_COUNTER))
 #: Shapes whose points can be added without per-stream state when the stream limits are reached.
 _STATELESS_SHAPES = frozenset((Shape.DELTA_COUNTER, Shape.DELTA_HISTOGRAM, Shape.PERIODIC_COUNTER))
+#: Shapes whose stream key includes the start time: a restart, or another process with the same
+#: resource attributes, is another running total.
+_STARTED_SHAPES = frozenset((Shape.CUMULATIVE_COUNTER, Shape.CUMULATIVE_HISTOGRAM))
+#: Shapes whose points must not start after they end (the others do not use the start time).
+_INTERVAL_SHAPES = frozenset(
+    (
+        Shape.CUMULATIVE_COUNTER,
+        Shape.DELTA_COUNTER,
+        Shape.CUMULATIVE_HISTOGRAM,
+        Shape.DELTA_HISTOGRAM,
+        Shape.DELTA_UP_DOWN,
+    )
+)
 _attribute_texts = attribute_texts
 
 
@@ -93,6 +106,7 @@ class _Problems:
         self.messages: dict[str, None] = {}
 
     def add(self, problem: PointProblem, count: int = 1) -> None:
+        """Records rejected points (the caller counts them in the self-metrics)."""
         self.count += count
         self.by_reason[problem.reason] = self.by_reason.get(problem.reason, 0) + count
         self.messages.setdefault(problem.message)
@@ -112,6 +126,13 @@ class _Problems:
 #: A point read and checked, waiting to be applied under the lock:
 #: (stream key, rules, resource, point attributes, start, time, value or HistogramValues).
 _Observation = tuple[Hashable, Sequence[MappingRule], _Resource, tuple, int, int, Any]
+
+
+def _not_finite(key: Any, target: str) -> PointProblem:
+    return PointProblem(
+        "invalid_value",
+        f"metric {key[0][2]}: the increase would make the total of {target} infinite",
+    )
 
 
 def _label_value(source: LabelSource, point: dict[str, str], resource: dict[str, str]) -> str:
@@ -151,7 +172,10 @@ class MetricMappingStage:
         self._lock = threading.Lock()
         limits = config.cardinality
         self._streams = StreamTable(
-            float(expiry), limits.max_streams, limits.max_streams_per_source
+            float(expiry),
+            limits.max_streams,
+            limits.max_streams_per_source,
+            float(config.tombstone_seconds),
         )
         self._store = UnifiedStore(self._rules.targets)
         self._guard = SeriesGuard(
@@ -291,10 +315,15 @@ class MetricMappingStage:
                 self._expire(now)
             for observation in observations:
                 try:
-                    self._apply(observation, now)
+                    problem = self._apply(observation, now)
                 except Exception:  # keep the rest of the request; see the log
                     _log.exception("metric mapping failed to apply a point")
-                    stats.reject("internal_error")
+                    problem = PointProblem(
+                        "internal_error", f"metric {observation[0][0][2]}: internal error"
+                    )
+                if problem is not None:
+                    problems.add(problem)
+                    stats.reject(problem.reason)
         return problems.rejections()
 
     # --- translation (no lock) -----------------------------------------------------------------
@@ -317,6 +346,8 @@ class MetricMappingStage:
         base = (resource.hashed, scope_key, name, shape.value, reading_index)
         histogram = shape.is_histogram
         monotonic = shape in _COUNTER_SHAPES
+        keyed_by_start = shape in _STARTED_SHAPES
+        interval = shape in _INTERVAL_SHAPES
         which = reading.summary_value
         no_value = 0
         for point in points:
@@ -327,6 +358,12 @@ class MetricMappingStage:
                 if not point.time_unix_nano:
                     raise PointProblem(
                         "invalid_timestamp", f"metric {name}: data point has no time_unix_nano"
+                    )
+                if interval and point.start_time_unix_nano > point.time_unix_nano:
+                    raise PointProblem(
+                        "invalid_timestamp",
+                        f"metric {name}: start_time_unix_nano {point.start_time_unix_nano} "
+                        f"is after time_unix_nano {point.time_unix_nano}",
                     )
                 if histogram:
                     value: Any = histogram_values(name, point)
@@ -341,13 +378,14 @@ class MetricMappingStage:
                 problems.add(problem)
                 continue
             items = attribute_items(point.attributes)
+            start = point.start_time_unix_nano
             observations.append(
                 (
-                    (base, items),
+                    (base, items, start) if keyed_by_start else (base, items),
                     rules,
                     resource,
                     items,
-                    point.start_time_unix_nano,
+                    start,
                     point.time_unix_nano,
                     value,
                 )
@@ -415,26 +453,34 @@ class MetricMappingStage:
         streams.add(key, stream)
         return stream
 
-    def _apply(self, observation: _Observation, now: float) -> None:
+    def _apply(self, observation: _Observation, now: float) -> PointProblem | None:
+        """Adds one point to its stream and the unified totals; returns the problem when the
+        point is refused as invalid (stale points are only counted)."""
         key, rules, resource, items, start, end, value = observation
         stream = self._streams.get(key)
         if stream is None:
             stream = self._new_stream(key, rules, items, resource, now)
             if stream is None:
-                return
+                return None
         stream.seen_at = now
         outputs = stream.outputs
         if not outputs:
-            return
+            return None
         store = self._store
         shape = stream.shape
         try:
             if shape.is_histogram:
                 increase = stream.histogram_increase(start, end, value)
                 for target, series, scale in outputs:
+                    if not store.histogram_fits(target, series, scale, increase):
+                        return _not_finite(key, target)
+                for target, series, scale in outputs:
                     store.add_histogram(target, series, scale, increase)
             elif shape in _COUNTER_SHAPES:
                 amount = stream.counter_increase(start, end, value)
+                for target, series, scale in outputs:
+                    if not store.counter_fits(target, series, amount * scale):
+                        return _not_finite(key, target)
                 for target, series, scale in outputs:
                     store.add_counter(target, series, amount * scale)
             else:
@@ -442,15 +488,22 @@ class MetricMappingStage:
                 for target, series, scale in outputs:
                     store.set_gauge(target, series, key, end, current * scale)
         except StalePoint as stale:
+            if stale.invalid:
+                return PointProblem(
+                    stale.reason,
+                    f"metric {key[0][2]}: delta point ({start}, {end}] overlaps points "
+                    f"already counted",
+                )
             self._stats.ignore(stale.reason)
             if _log.isEnabledFor(logging.DEBUG):
                 _log.debug("metric mapping ignored a point of %s: %s", key[0][2], stale.reason)
-            return
+            return None
         stats = self._stats
         stats.points_mapped += 1
         if stream.overflow:
             for target in stream.overflow:
                 stats.overflow[target] = stats.overflow.get(target, 0) + 1
+        return None
 
     def _expire(self, now: float) -> None:
         self._next_sweep = now + self._sweep_interval

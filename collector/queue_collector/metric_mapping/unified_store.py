@@ -9,6 +9,7 @@ returns copies that the collector translates after the lock is released.
 
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Hashable, Mapping
@@ -77,6 +78,17 @@ class UnifiedStore:
 
     def has_series(self, target: str, series: Series) -> bool:
         return series in self._tables[target]
+
+    def counter_fits(self, target: str, series: Series, amount: float) -> bool:
+        """Whether adding ``amount`` keeps the series' total finite."""
+        return math.isfinite(self._counters[target].get(series, 0.0) + amount)
+
+    def histogram_fits(
+        self, target: str, series: Series, scale: float, values: HistogramValues
+    ) -> bool:
+        """Whether adding ``values`` keeps the series' sum finite."""
+        totals = self._histograms[target].get(series)
+        return math.isfinite((totals.sum if totals is not None else 0.0) + values.sum * scale)
 
     def add_counter(self, target: str, series: Series, amount: float) -> None:
         totals = self._counters[target]
