@@ -6,6 +6,13 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 python="${PYTHON:-python3}"
 if [ ! -x "$venv/bin/python" ]; then
+  if ! "$python" -c "import ensurepip, venv" 2>/dev/null; then
+    # Debian splits venv support out of python3.
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3-venv >/dev/null
+  fi
   "$python" -m venv "$venv"
 fi
 stamp="$venv/.installed-from"
