@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Sequence
+from pathlib import Path
+from typing import Callable, Sequence
 
 from queue_collector import environment_variables as variables
 from queue_collector.config import ReceiverConfig, default_config, resolve_config
@@ -89,32 +90,81 @@ def _validate_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _deep_problems(config: ReceiverConfig) -> list[ConfigProblem]:
-    """Problems only the components find when built (unreadable rule files, a missing hash key)."""
+def _file_problem(file: str) -> str | None:
+    """Why the file exporter could not open ``file`` for appending, or None.
+
+    Looks only: nothing is created. Mirrors the exporter, which appends to the file and does
+    not create directories.
+    """
+    path = Path(file)
+    if path.is_dir():
+        return f"{file!r} is a directory; name a file"
+    if path.exists():
+        if not os.access(path, os.W_OK):
+            return f"{file!r} is not writable"
+        return None
+    directory = path.parent
+    if not directory.is_dir():
+        return f"cannot create {file!r}: the directory {str(directory)!r} does not exist"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"cannot create {file!r}: the directory {str(directory)!r} is not writable"
+    return None
+
+
+def _deep_problems(config: ReceiverConfig, checked: Sequence[ConfigProblem] = ()) -> list[ConfigProblem]:
+    """Problems only found when the components are built or the files looked at (unreadable
+    rule files, a missing hash key, a trace file that cannot be created).
+
+    ``checked`` are the problems already found; a section with one of them is not built, so
+    no problem is reported twice, and nothing is built when the file as a whole is wrong.
+    """
     from queue_collector.metric_mapping import MetricMappingStage
     from queue_collector.redaction import RedactionStage
 
+    def has_problems(section: str) -> bool:
+        return any(
+            problem.path == section or problem.path.startswith((f"{section}.", f"{section}["))
+            for problem in checked
+        )
+
+    if any(not problem.path for problem in checked):
+        return []
     problems = []
-    for section, build in (
+    builders: tuple[tuple[str, Callable[[], object]], ...] = (
         ("redaction", lambda: RedactionStage(config.redaction)),
         ("metric_mapping", lambda: MetricMappingStage(config.metric_mapping)),
-    ):
+    )
+    for section, build in builders:
+        if has_problems(section):
+            continue
         try:
             build()
         except (ValueError, OSError) as error:
             problems.append(ConfigProblem(section, str(error)))
+    for name, exporter in (("traces", config.exporters.traces), ("logs", config.exporters.logs)):
+        section = f"exporters.{name}"
+        if exporter.endpoint or not exporter.file or has_problems(section):
+            continue
+        message = _file_problem(exporter.file)
+        if message is not None:
+            problems.append(ConfigProblem(f"{section}.file", message))
     return problems
 
 
 def validate_config(path: str) -> int:
-    """Prints every problem of the file (exit code 1) or ``ok`` (exit code 0)."""
+    """Prints every problem of the file (exit code 1) or ``ok`` (exit code 0).
+
+    When the file has problems of its own, what could still be built from it is checked too,
+    so one run names as many problems as it can.
+    """
     try:
         config = load_config_file(ReceiverConfig, path, default_config())
+        problems: list[ConfigProblem] = []
     except ConfigError as error:
-        for problem in error.problems:
-            print(f"{path}: {problem}")
-        return 1
-    problems = _deep_problems(config)
+        config = error.config
+        problems = list(error.problems)
+    if config is not None:
+        problems.extend(_deep_problems(config, problems))
     for problem in problems:
         print(f"{path}: {problem}")
     if problems:

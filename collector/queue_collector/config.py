@@ -34,6 +34,7 @@ __all__ = [
     "OtlpReceiverConfig",
     "AdminConfig",
     "ReceiverConfig",
+    "MAX_SHUTDOWN_TIMEOUT_SECONDS",
     "default_config",
     "resolve_config",
 ]
@@ -82,6 +83,10 @@ class AdminConfig:
 
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
+#: Upper bound of ``shutdown_timeout_seconds``: the timeout feeds thread and gRPC deadlines,
+#: which fail on values past what the platform's clocks can represent.
+MAX_SHUTDOWN_TIMEOUT_SECONDS = 86400.0
+
 
 @dataclass(frozen=True)
 class ReceiverConfig:
@@ -101,7 +106,8 @@ class ReceiverConfig:
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     #: Mapping of incoming metrics to the unified Prometheus metrics.
     metric_mapping: MetricMappingConfig = field(default_factory=default_metric_mapping_config)
-    #: On SIGTERM/Ctrl-C: seconds for in-flight requests to finish and for each exporter to drain.
+    #: On SIGTERM/Ctrl-C: seconds for in-flight requests to finish and for each exporter to
+    #: drain (default = 30.0; at most :data:`MAX_SHUTDOWN_TIMEOUT_SECONDS`).
     shutdown_timeout_seconds: float = 30.0
     #: Log level of the receiver's own log (stderr): DEBUG, INFO, WARNING or ERROR.
     log_level: str = "INFO"
@@ -109,6 +115,11 @@ class ReceiverConfig:
     def validation_problems(self) -> Iterator[tuple[str, str]]:
         if self.shutdown_timeout_seconds <= 0:
             yield "shutdown_timeout_seconds", f"must be positive, got {self.shutdown_timeout_seconds}"
+        elif self.shutdown_timeout_seconds > MAX_SHUTDOWN_TIMEOUT_SECONDS:
+            yield "shutdown_timeout_seconds", (
+                f"must be at most {MAX_SHUTDOWN_TIMEOUT_SECONDS:g} (a day), "
+                f"got {self.shutdown_timeout_seconds}"
+            )
         if self.log_level.upper() not in _LOG_LEVELS:
             yield "log_level", f"expected one of {', '.join(_LOG_LEVELS)}, got {self.log_level!r}"
 

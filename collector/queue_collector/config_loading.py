@@ -6,9 +6,10 @@ value, for example ``exporters.traces.max_queue_requests: expected an integer, g
 all problems in a file are reported together rather than one per attempt.
 
 Supported field types: ``bool`` (only YAML ``true``/``false``), ``int`` (not bool), ``float``
-(ints accepted), ``str``, ``X | None``, ``tuple[X, ...]``, ``Mapping[str, X]`` / ``dict[str, X]``,
-``Literal[...]``, ``enum.Enum`` subclasses (by value), and nested dataclasses. Keys missing from
-the file keep the value of the ``base`` configuration (normally ``default_config()``).
+(ints accepted; NaN and infinities refused), ``str``, ``X | None``, ``tuple[X, ...]``,
+``Mapping[str, X]`` / ``dict[str, X]``, ``Literal[...]``, ``enum.Enum`` subclasses (by value),
+and nested dataclasses. Keys missing from the file keep the value of the ``base``
+configuration (normally ``default_config()``).
 
 A dataclass may define ``validation_problems(self)`` yielding ``(key, message)`` pairs for
 checks that involve several fields or ranges; ``key`` is relative to that dataclass (empty for
@@ -22,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import math
 import types
 import typing
 from collections.abc import Mapping as AbcMapping
@@ -55,11 +57,18 @@ class ConfigProblem:
 
 
 class ConfigError(ValueError):
-    """A configuration has problems; ``problems`` lists every one of them."""
+    """A configuration has problems; ``problems`` lists every one of them.
 
-    def __init__(self, problems: Iterable[ConfigProblem], source: str = "") -> None:
+    ``config`` is what could be built despite them (each bad value left at its base value),
+    for best-effort further checks; None when the file could not be read or parsed.
+    """
+
+    def __init__(
+        self, problems: Iterable[ConfigProblem], source: str = "", config: Any = None
+    ) -> None:
         self.problems = tuple(problems)
         self.source = source
+        self.config = config
         where = f" in {source}" if source else ""
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"{len(self.problems)} configuration problem(s){where}:\n{lines}")
@@ -171,16 +180,61 @@ def _convert(value: Any, hint: Any, base: Any, path: str, problems: list[ConfigP
         problems.append(ConfigProblem(path, f"expected an integer, got {_describe(value)}"))
         return base
     if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        problems.append(ConfigProblem(path, f"expected a number, got {_describe(value)}"))
-        return base
+        return _convert_float(value, base, path, problems)
     if hint is str:
         if isinstance(value, str):
             return value
         problems.append(ConfigProblem(path, f"expected a string, got {_describe(value)}"))
         return base
     raise TypeError(f"{path}: the configuration loader does not support the type {hint!r}")
+
+
+def _convert_float(value: Any, base: Any, path: str, problems: list[ConfigProblem]) -> Any:
+    """A finite float from a YAML int or float; NaN and infinities are refused, because every
+    float setting is a duration, ratio or limit that they would silently disable or break."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        problems.append(ConfigProblem(path, f"expected a number, got {_describe(value)}"))
+        return base
+    if isinstance(value, str):
+        # YAML 1.1 reads 1e308 (no dot, unsigned exponent) as a string: say how to write it.
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if number is not None and math.isfinite(number):
+            message = f"expected a number, got the string {value!r} (write {_yaml_float(number)})"
+        elif number is not None:
+            message = f"expected a finite number, got the string {value!r}"
+        else:
+            message = f"expected a number, got {value!r}"
+        problems.append(ConfigProblem(path, message))
+        return base
+    try:
+        number = float(value)
+    except OverflowError:  # an integer literal with hundreds of digits
+        number = math.inf
+    if not math.isfinite(number):
+        shown = "an integer too large for a float" if isinstance(value, int) else _YAML_NON_FINITE[str(number)]
+        problems.append(ConfigProblem(path, f"expected a finite number, got {shown}"))
+        return base
+    return number
+
+
+#: How YAML spells the non-finite floats, for messages.
+_YAML_NON_FINITE = {"nan": ".nan", "inf": ".inf", "-inf": "-.inf"}
+
+
+def _yaml_float(number: float) -> str:
+    """``number`` as YAML 1.1 reads a float: a dot in the mantissa, a sign on the exponent."""
+    text = repr(number)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")
+    if "." not in mantissa:
+        mantissa += ".0"
+    if exponent[0] not in "+-":
+        exponent = "+" + exponent
+    return f"{mantissa}e{exponent}"
 
 
 def _load(
@@ -252,7 +306,7 @@ def load_dataclass(
     if validate:
         problems.extend(validation_problems(config, path))
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(problems, config=config)
     return config
 
 
@@ -266,17 +320,26 @@ def load_config_file(
     """
     source = str(file_path)
     try:
-        text = Path(file_path).read_text(encoding="utf-8")
+        raw = Path(file_path).read_bytes()
     except OSError as error:
         raise ConfigError([ConfigProblem("", f"cannot read {source}: {error.strerror or error}")], source) from None
     try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        message = (
+            f"not valid UTF-8: byte 0x{raw[error.start]:02x} at byte offset {error.start} "
+            f"(line {line}); save the file as UTF-8"
+        )
+        raise ConfigError([ConfigProblem("", message)], source) from None
+    try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer of over 4300 digits
         raise ConfigError([ConfigProblem("", f"not valid YAML: {error}")], source) from None
     try:
         return load_dataclass(cls, data, base, validate=validate)
     except ConfigError as error:
-        raise ConfigError(error.problems, source) from None
+        raise ConfigError(error.problems, source, error.config) from None
 
 
 def apply_overrides(config: ConfigT, overrides: Mapping[str, Any]) -> ConfigT:

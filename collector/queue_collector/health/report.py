@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 from queue_collector.health.checks import CheckResult, HealthCheck, HealthStatus, format_timestamp
@@ -34,9 +34,26 @@ _logger = logging.getLogger(__name__)
 _MESSAGE_SUBJECTS = 5
 
 
+@dataclass
+class _ServiceResults:
+    """One service's results: its own and, per queue, its queues'."""
+
+    own: list[CheckResult] = field(default_factory=list)
+    queues: dict[str, list[CheckResult]] = field(default_factory=dict)
+
+    def all(self) -> list[CheckResult]:
+        return self.own + [result for results in self.queues.values() for result in results]
+
+
 @dataclass(frozen=True)
 class HealthReport:
-    """One evaluation of every check."""
+    """One evaluation of every check.
+
+    The results are grouped by service once, when the report is made, and the whole JSON
+    document is rendered at most once (on first use), so every look-up and every render costs
+    time in proportion to what it returns, however many services the report holds. Safe to
+    share between threads; the documents returned are shared too and must not be modified.
+    """
 
     #: When it was evaluated, seconds since the epoch.
     timestamp: float
@@ -46,6 +63,25 @@ class HealthReport:
     check_names: tuple[str, ...]
     #: Seconds the whole evaluation took.
     total_duration_seconds: float
+    _by_service: dict[str, _ServiceResults] = field(init=False, repr=False, compare=False)
+    _rendered: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict)
+    _render_lock: threading.Lock = field(
+        init=False, repr=False, compare=False, default_factory=threading.Lock
+    )
+
+    def __post_init__(self) -> None:
+        by_service: dict[str, _ServiceResults] = {}
+        for result in self.results:
+            if result.service is None:
+                continue
+            grouped = by_service.get(result.service)
+            if grouped is None:
+                grouped = by_service[result.service] = _ServiceResults()
+            if result.queue is None:
+                grouped.own.append(result)
+            else:
+                grouped.queues.setdefault(result.queue, []).append(result)
+        object.__setattr__(self, "_by_service", dict(sorted(by_service.items())))
 
     @property
     def status(self) -> HealthStatus:
@@ -54,10 +90,22 @@ class HealthReport:
 
     def services(self) -> list[str]:
         """Services that have at least one result, sorted."""
-        return sorted({result.service for result in self.results if result.service is not None})
+        return list(self._by_service)
+
+    def queues(self, service: str) -> list[str]:
+        """Queues of ``service`` that have at least one result, sorted (none for an unknown
+        service)."""
+        grouped = self._by_service.get(service)
+        return sorted(grouped.queues) if grouped is not None else []
 
     def to_json(self) -> dict[str, Any]:
-        """The whole report as the health JSON document."""
+        """The whole report as the health JSON document (rendered once, then shared)."""
+        with self._render_lock:
+            if not self._rendered:
+                self._rendered.update(self._render())
+            return self._rendered
+
+    def _render(self) -> dict[str, Any]:
         checks: dict[str, dict[str, Any]] = {}
         durations = {result.check: result.duration_seconds for result in self.results}
         by_check: dict[str, list[CheckResult]] = defaultdict(list)
@@ -70,38 +118,35 @@ class HealthReport:
             "timestamp": format_timestamp(self.timestamp),
             "checks": checks,
             "summary": _summary(checks, self.total_duration_seconds),
-            "services": {service: self.service_json(service) for service in self.services()},
+            "services": {
+                service: self._service_document(grouped)
+                for service, grouped in self._by_service.items()
+            },
         }
 
     def service_json(self, service: str) -> dict[str, Any] | None:
         """The document for one service, or None when the report knows no such service."""
-        own = [result for result in self.results if result.service == service]
-        if not own:
-            return None
-        service_checks = {
-            result.check: _result_json(result) for result in own if result.queue is None
-        }
-        queues: dict[str, list[CheckResult]] = defaultdict(list)
-        for result in own:
-            if result.queue is not None:
-                queues[result.queue].append(result)
-        queue_documents = {}
-        for queue, results in sorted(queues.items()):
-            queue_checks = {result.check: _result_json(result) for result in results}
-            queue_documents[queue] = _queue_document(results)
+        grouped = self._by_service.get(service)
+        return self._service_document(grouped) if grouped is not None else None
+
+    def _service_document(self, grouped: _ServiceResults) -> dict[str, Any]:
+        own = grouped.all()
+        service_checks = {result.check: _result_json(result) for result in grouped.own}
         return {
             "status": HealthStatus.worst([result.status for result in own]).value,
             "timestamp": format_timestamp(self.timestamp),
             "stale": any(result.details.get("stale") == "true" for result in own),
             "checks": service_checks,
-            "summary": _summary(service_checks, sum(r.duration_seconds for r in own if r.queue is None)),
-            "queues": queue_documents,
+            "summary": _summary(service_checks, sum(r.duration_seconds for r in grouped.own)),
+            "queues": {
+                queue: _queue_document(results) for queue, results in sorted(grouped.queues.items())
+            },
         }
-
 
     def queue_json(self, service: str, queue: str) -> dict[str, Any] | None:
         """The document for one queue of one service, or None when the report has no such queue."""
-        results = [r for r in self.results if r.service == service and r.queue == queue]
+        grouped = self._by_service.get(service)
+        results = grouped.queues.get(queue) if grouped is not None else None
         if not results:
             return None
         return {"service": service, "queue": queue, "timestamp": format_timestamp(self.timestamp),
