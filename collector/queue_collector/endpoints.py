@@ -43,6 +43,9 @@ class ForwardingTarget:
     target: str
     #: True for ``https://`` endpoints: the channel uses TLS.
     use_tls: bool
+    #: The endpoint as logs may show it: ``SCHEME://HOST:PORT``, or ``HOST:PORT`` when it was
+    #: given without a scheme.
+    display: str
 
 
 def _parse_port(text: str, original: str) -> int:
@@ -76,12 +79,19 @@ def parse_listen_address(value: str) -> ListenAddress:
 def parse_forwarding_target(value: str) -> ForwardingTarget:
     """Parses ``http://HOST[:PORT]``, ``https://HOST[:PORT]`` or ``HOST:PORT``.
 
-    ``https`` selects TLS; the others are plain text. Raises ValueError naming the value.
+    ``https`` selects TLS; the others are plain text. Raises ValueError naming the value, except
+    for a value with credentials (``USER:PASSWORD@``), which is refused without quoting it.
     """
     text = value.strip()
+    if "@" in text:
+        raise ValueError(
+            "credentials in the endpoint (USER:PASSWORD@HOST) are not supported and would be "
+            "logged; send them as gRPC metadata with the exporter's headers, e.g. "
+            "authorization: \"Basic ...\""
+        )
     if "://" not in text:
         address = parse_listen_address(text)
-        return ForwardingTarget(target=address.for_grpc(), use_tls=False)
+        return ForwardingTarget(target=address.for_grpc(), use_tls=False, display=address.for_grpc())
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https"):
         raise ValueError(f"{value!r}: scheme must be http or https, not {parts.scheme!r}")
@@ -95,7 +105,9 @@ def parse_forwarding_target(value: str) -> ForwardingTarget:
         raise ValueError(f"{value!r}: the port is not a number in range 0-65535") from None
     host = parts.hostname
     address = ListenAddress(host, port if port is not None else _DEFAULT_OTLP_GRPC_PORT)
-    return ForwardingTarget(target=address.for_grpc(), use_tls=parts.scheme == "https")
+    return ForwardingTarget(
+        target=address.for_grpc(), use_tls=parts.scheme == "https", display=f"{parts.scheme}://{address}"
+    )
 
 
 class AddressBindError(OSError):

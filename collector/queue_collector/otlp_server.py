@@ -9,6 +9,8 @@ with the status the OTLP specification asks for, never INTERNAL:
   RESOURCE_EXHAUSTED; the margin lets most oversized requests get the more precise message.
 * malformed protobuf, including invalid UTF-8 in a string -> INVALID_ARGUMENT naming the
   problem and the field path;
+* a span or log record whose trace or span id has the wrong length -> INVALID_ARGUMENT naming
+  the field path (a backend would refuse it, and with it every request forwarded alongside);
 * :class:`~queue_collector.pipeline.ExporterBackpressure` -> UNAVAILABLE with a RetryInfo delay
   in the ``google.rpc.retryinfo-bin`` trailer and in the status details;
 * any other exception in a stage or exporter -> logged with its traceback, counted, answered
@@ -149,6 +151,12 @@ class OtlpGrpcServer:
         except DecodeError as error:
             self._metrics.count_refused(signal.name, RefusalReason.MALFORMED)
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, self._describe_malformed(signal, data, error))
+        id_problem = signal.find_id_problem(request)
+        if id_problem is not None:
+            self._metrics.count_refused(signal.name, RefusalReason.MALFORMED)
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"invalid {signal.request_type.__name__}: {id_problem}"
+            )
         try:
             rejections = self._process[signal.name](request, data)
         except ExporterBackpressure as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -21,27 +22,37 @@ FAST_RETRY = RetryConfig(initial_interval_seconds=0.05, max_interval_seconds=0.2
 
 
 class Sink:
-    """An OTLP trace endpoint answering scripted errors first, then success; records requests."""
+    """An OTLP trace endpoint answering scripted errors first, then success; records requests.
 
-    def __init__(self) -> None:
+    ``check_ids`` refuses a whole request with INVALID_ARGUMENT for one trace or span id of the
+    wrong length, as the OpenTelemetry Collector and Jaeger do; ``max_message_bytes`` sets the
+    server's gRPC receive limit (Jaeger's default is 4 MiB).
+    """
+
+    def __init__(self, check_ids: bool = False, max_message_bytes: int | None = None) -> None:
+        self.check_ids = check_ids
         self.failures: list[tuple[grpc.StatusCode, float | None]] = []
         self.received: list[ExportTraceServiceRequest] = []
         self.metadata: list[dict] = []
         self.attempts = 0
         self.arrivals = 0
+        self.arrival_times: list[float] = []
+        self.refused_sizes: list[int] = []
         self.gate = threading.Event()
         self.gate.set()
         self._lock = threading.Lock()
         handler = grpc.method_handlers_generic_handler(
             TRACES.service, {"Export": grpc.unary_unary_rpc_method_handler(self._export)}
         )
-        self.server = grpc.server(futures.ThreadPoolExecutor(4), handlers=[handler])
+        options = [] if max_message_bytes is None else [("grpc.max_receive_message_length", max_message_bytes)]
+        self.server = grpc.server(futures.ThreadPoolExecutor(4), handlers=[handler], options=options)
         self.port = self.server.add_insecure_port("127.0.0.1:0")
         self.server.start()
 
     def _export(self, payload: bytes, context: grpc.ServicerContext) -> bytes:
         with self._lock:
             self.arrivals += 1
+            self.arrival_times.append(time.monotonic())
         self.gate.wait(10)
         with self._lock:
             self.attempts += 1
@@ -49,11 +60,23 @@ class Sink:
         if failure is not None:
             code, delay = failure
             if delay is not None:
-                retry_info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(nanos=int(delay * 1e9)))
+                retry_delay = duration_pb2.Duration()
+                retry_delay.FromNanoseconds(int(delay * 1e9))
+                retry_info = error_details_pb2.RetryInfo(retry_delay=retry_delay)
                 context.set_trailing_metadata((("google.rpc.retryinfo-bin", retry_info.SerializeToString()),))
             context.abort(code, "scripted failure")
+        request = ExportTraceServiceRequest.FromString(payload)
+        if self.check_ids and not all(
+            len(span.trace_id) == 16 and len(span.span_id) == 8
+            for resource in request.resource_spans
+            for scope in resource.scope_spans
+            for span in scope.spans
+        ):
+            with self._lock:
+                self.refused_sizes.append(len(payload))
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "invalid length for ID")
         with self._lock:
-            self.received.append(ExportTraceServiceRequest.FromString(payload))
+            self.received.append(request)
             self.metadata.append(dict(context.invocation_metadata()))
         return b""
 
@@ -79,9 +102,10 @@ def sink():
     server.stop()
 
 
-def request_with(name: str) -> ExportTraceServiceRequest:
+def request_with(name: str, trace_id: bytes = bytes(range(16))) -> ExportTraceServiceRequest:
     request = ExportTraceServiceRequest()
-    request.resource_spans.add().scope_spans.add().spans.add().name = name
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.name, span.trace_id, span.span_id = name, trace_id, bytes(range(8))
     return request
 
 
@@ -95,9 +119,9 @@ def test_forwards_with_gzip_and_headers(sink):
     try:
         forwarder.ensure_capacity()
         forwarder.export_traces(request_with("a"))
-        wait_until(lambda: sink.span_names() == ["a"], message="the span at the sink")
+        wait_until(lambda: forwarder.statistics().exported_requests == 1, message="the acknowledged request")
+        assert sink.span_names() == ["a"]
         assert sink.metadata[0]["authorization"] == "Bearer t"
-        assert forwarder.statistics().exported_requests == 1
     finally:
         forwarder.shutdown(5)
 
@@ -107,7 +131,8 @@ def test_retries_after_unavailable_and_honours_retry_info(sink):
     forwarder = forwarder_for(sink)
     try:
         forwarder.export_traces(request_with("retried"))
-        wait_until(lambda: sink.span_names() == ["retried"], message="the retried span")
+        wait_until(lambda: forwarder.statistics().exported_requests == 1, message="the acknowledged request")
+        assert sink.span_names() == ["retried"]
         statistics = forwarder.statistics()
         assert statistics.retries == 2
         assert statistics.exported_requests == 1
@@ -121,6 +146,7 @@ def test_permanent_error_is_dropped_and_counted(sink, caplog):
     forwarder = forwarder_for(sink)
     try:
         forwarder.export_traces(request_with("bad"))
+        wait_until(lambda: forwarder.statistics().failed_requests == 1, message="the first dropped request")
         forwarder.export_traces(request_with("too-much"))  # RESOURCE_EXHAUSTED without RetryInfo: permanent
         wait_until(lambda: forwarder.statistics().failed_requests == 2, message="two dropped requests")
         assert sink.span_names() == []

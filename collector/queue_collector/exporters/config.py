@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Iterator, Literal, Mapping
 
 from queue_collector.endpoints import parse_forwarding_target
 
-__all__ = ["RetryConfig", "SignalExportConfig", "ExportersConfig", "default_config"]
+__all__ = ["RetryConfig", "SignalExportConfig", "ExportersConfig", "default_config", "header_problems"]
 
 _MIB = 1024 * 1024
+
+#: gRPC metadata names (after lower-casing): digits, lower-case letters, ``_``, ``-``, ``.``.
+_HEADER_NAME = re.compile(r"[0-9a-z_.-]+")
+#: gRPC metadata values: printable ASCII, space included.
+_HEADER_VALUE = re.compile(r"[\x20-\x7e]*")
+#: Names gRPC itself sets (HTTP/2 transport headers); ``grpc-*`` and ``:*`` are reserved too.
+_TRANSPORT_HEADERS = frozenset({"content-type", "te"})
+
+
+def header_problems(headers: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+    """``(headers.NAME, problem)`` for each header gRPC would refuse or that would break every
+    forwarded request. Values are never quoted: they are often secrets."""
+    seen: set[str] = set()
+    for name, value in headers.items():
+        key = f"headers.{name}"
+        lowered = name.lower() if isinstance(name, str) else ""
+        if not _HEADER_NAME.fullmatch(lowered):
+            yield key, "header names may contain only letters, digits, '-', '_' and '.'"
+        elif lowered.startswith("grpc-") or lowered in _TRANSPORT_HEADERS:
+            yield key, "is reserved: gRPC sets this header itself"
+        elif lowered.endswith("-bin"):
+            yield key, "binary (-bin) headers are not supported; use a text header"
+        elif lowered in seen:
+            yield key, "appears twice (header names are not case-sensitive)"
+        seen.add(lowered)
+        if not isinstance(value, str) or not _HEADER_VALUE.fullmatch(value):
+            yield key, "value must be printable ASCII without line breaks"
 
 
 @dataclass(frozen=True)
@@ -31,6 +60,11 @@ class RetryConfig:
     max_elapsed_seconds: float = 300.0
 
     def validation_problems(self) -> Iterator[tuple[str, str]]:
+        for key in ("initial_interval_seconds", "max_interval_seconds", "multiplier",
+                    "randomization_factor", "max_elapsed_seconds"):
+            if not math.isfinite(getattr(self, key)):
+                yield key, f"must be a finite number, got {getattr(self, key)}"
+                return
         if self.initial_interval_seconds <= 0:
             yield "initial_interval_seconds", f"must be positive, got {self.initial_interval_seconds}"
         if self.max_interval_seconds < self.initial_interval_seconds:
@@ -64,9 +98,15 @@ class SignalExportConfig:
     #: Queued requests are merged into one outgoing request up to this many bytes (a single
     #: larger request is sent alone). 0 sends every request on its own.
     max_batch_bytes: int = 2 * _MIB
+    #: A single request larger than this is split by resource, scope and item into requests
+    #: that fit (Jaeger and the Collector refuse requests over 4 MiB by default, and the
+    #: receiver accepts up to ``otlp.max_request_bytes``). 0 never splits.
+    max_request_bytes: int = 4 * _MIB
     #: Compression of forwarded requests.
     compression: Literal["gzip", "none"] = "gzip"
-    #: Extra gRPC metadata sent with every forwarded request (keys are lower-cased).
+    #: Extra gRPC metadata sent with every forwarded request (keys are lower-cased). Names:
+    #: letters, digits, ``-_.``, not ``grpc-*``, ``content-type``, ``te`` or ``*-bin``; values:
+    #: printable ASCII.
     headers: Mapping[str, str] = field(default_factory=dict)
     #: Deadline of one forwarded request, in seconds.
     timeout_seconds: float = 10.0
@@ -87,13 +127,17 @@ class SignalExportConfig:
             yield "max_queue_requests", f"must be at least 1, got {self.max_queue_requests}"
         if self.max_batch_bytes < 0:
             yield "max_batch_bytes", f"must be 0 or positive, got {self.max_batch_bytes}"
-        if self.timeout_seconds <= 0:
-            yield "timeout_seconds", f"must be positive, got {self.timeout_seconds}"
+        if self.max_request_bytes < 0:
+            yield "max_request_bytes", f"must be 0 or positive, got {self.max_request_bytes}"
+        elif self.max_request_bytes and self.max_batch_bytes > self.max_request_bytes:
+            yield "max_batch_bytes", (
+                f"must not exceed max_request_bytes ({self.max_request_bytes}), got {self.max_batch_bytes}"
+            )
+        if not (self.timeout_seconds > 0 and math.isfinite(self.timeout_seconds)):
+            yield "timeout_seconds", f"must be a positive finite number, got {self.timeout_seconds}"
         if self.ca_file and not os.path.isfile(self.ca_file):
             yield "ca_file", f"no such file: {self.ca_file!r}"
-        for key in self.headers:
-            if not key or key != key.strip() or any(ch.isspace() for ch in key):
-                yield f"headers.{key}", "header names must be non-empty and contain no spaces"
+        yield from header_problems(self.headers)
 
 
 @dataclass(frozen=True)

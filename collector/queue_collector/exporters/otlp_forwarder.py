@@ -3,7 +3,12 @@
 Requests are serialized on the caller's thread and queued; one background thread sends them,
 merging queued requests into one outgoing request up to ``max_batch_bytes`` (serialized OTLP
 requests concatenate into a valid request whose resource lists are joined), and retries with
-exponential backoff and jitter on retryable answers, honouring a server's RetryInfo delay.
+exponential backoff and jitter on retryable answers, honouring a server's RetryInfo delay
+within the configured intervals.
+
+A merged request the endpoint refuses for good (INVALID_ARGUMENT, say) is sent again as the
+client requests it was made of, one by one, so one bad request cannot take the others with
+it. A client request larger than ``max_request_bytes`` is split before it is queued.
 """
 
 from __future__ import annotations
@@ -19,8 +24,9 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from queue_collector.endpoints import parse_forwarding_target
-from queue_collector.exporters.config import SignalExportConfig
-from queue_collector.exporters.retry_policy import backoff_delay, is_retryable, retry_delay_from
+from queue_collector.exporters.config import SignalExportConfig, header_problems
+from queue_collector.exporters.request_splitting import split_request
+from queue_collector.exporters.retry_policy import is_retryable, retry_delay, retry_delay_from
 from queue_collector.exporters.statistics import ExporterStatistics
 from queue_collector.otlp_signals import LOGS, TRACES, OtlpSignal
 from queue_collector.pipeline import ExporterBackpressure
@@ -40,8 +46,9 @@ class OtlpForwarder:
     they take one lock briefly and never block on the network. The constructor starts one
     daemon sender thread; :meth:`shutdown` drains the queue and stops it.
 
-    Raises ValueError from the constructor for a bad endpoint or an unsupported signal, OSError
-    when ``ca_file`` cannot be read.
+    Raises ValueError from the constructor for a bad endpoint, bad headers or an unsupported
+    signal, OSError when ``ca_file`` cannot be read. Logs and messages name the endpoint as
+    ``SCHEME://HOST:PORT`` only; answers to clients do not name it at all.
     """
 
     def __init__(
@@ -53,9 +60,12 @@ class OtlpForwarder:
         if signal not in (TRACES, LOGS):
             raise ValueError(f"the OTLP forwarder handles traces and logs, not {signal.name}")
         target = parse_forwarding_target(config.endpoint)
+        for key, problem in header_problems(config.headers):
+            raise ValueError(f"{key}: {problem}")
         self.name = f"otlp_{signal.name}"
         self.signals = frozenset({signal.name})
-        self.endpoint = config.endpoint
+        #: The endpoint as logs show it (``SCHEME://HOST:PORT`` or ``HOST:PORT``).
+        self.endpoint = target.display
         self._signal = signal
         self._config = config
         self._rng = rng or random.Random()
@@ -101,23 +111,33 @@ class OtlpForwarder:
             if waiting >= self._config.max_queue_requests:
                 self._refusals += 1
                 raise ExporterBackpressure(
-                    f"{self._signal.name} export queue is full: {waiting} requests waiting for "
-                    f"{self.endpoint}",
+                    f"the receiver's {self._signal.name} export queue is full ({waiting} requests "
+                    "waiting to be forwarded); retry later",
                     retry_after_seconds=max(1.0, self._last_retry_delay),
                 )
 
-    def _enqueue(self, payload: bytes) -> None:
+    def _enqueue(self, request: ExportTraceServiceRequest | ExportLogsServiceRequest) -> None:
+        payload = request.SerializeToString()
+        limit = self._config.max_request_bytes
+        if limit and len(payload) > limit:
+            parts = split_request(request, self._signal, limit)
+            _logger.info(
+                "%s: split a request of %d bytes into %d requests of at most %d bytes (max_request_bytes)",
+                self.name, len(payload), len(parts), limit,
+            )
+        else:
+            parts = [payload]
         with self._condition:
-            self._queue.append(payload)
+            self._queue.extend(parts)
             self._condition.notify()
 
     def export_traces(self, request: ExportTraceServiceRequest) -> None:
         if self._signal is TRACES:
-            self._enqueue(request.SerializeToString())
+            self._enqueue(request)
 
     def export_logs(self, request: ExportLogsServiceRequest) -> None:
         if self._signal is LOGS:
-            self._enqueue(request.SerializeToString())
+            self._enqueue(request)
 
     def shutdown(self, timeout_seconds: float) -> None:
         """Sends what is queued, retrying until ``timeout_seconds`` have passed; blocks that long
@@ -156,7 +176,7 @@ class OtlpForwarder:
 
     # --- the sender thread ------------------------------------------------------------------
 
-    def _take_batch(self) -> tuple[bytes, int]:
+    def _take_batch(self) -> list[bytes]:
         """Pops requests up to max_batch_bytes (at least one); caller holds the lock."""
         first = self._queue.popleft()
         parts, size = [first], len(first)
@@ -165,7 +185,7 @@ class OtlpForwarder:
             item = self._queue.popleft()
             parts.append(item)
             size += len(item)
-        return (first if len(parts) == 1 else b"".join(parts)), len(parts)
+        return parts
 
     def _run(self) -> None:
         while True:
@@ -174,14 +194,14 @@ class OtlpForwarder:
                     self._condition.wait()
                 if not self._queue:
                     return
-                payload, count = self._take_batch()
-                self._in_flight = count
+                parts = self._take_batch()
+                self._in_flight = len(parts)
             try:
-                self._deliver(payload, count)
+                self._deliver(parts)
             except Exception:  # keep the sender alive whatever happens
                 _logger.exception("%s: unexpected error while sending", self.name)
                 with self._condition:
-                    self._failed += count
+                    self._failed += len(parts)
             finally:
                 with self._condition:
                     self._in_flight = 0
@@ -191,7 +211,30 @@ class OtlpForwarder:
         deadline = self._drain_deadline
         return None if deadline is None else deadline - time.monotonic()
 
-    def _deliver(self, payload: bytes, count: int) -> None:
+    def _deliver(self, parts: list[bytes]) -> None:
+        """Sends ``parts`` as one request; if the endpoint refuses it for good and it was merged,
+        sends each part alone, so only the parts refused on their own are dropped."""
+        refusal = self._send_with_retries(parts[0] if len(parts) == 1 else b"".join(parts), len(parts))
+        if refusal is None:
+            return
+        if len(parts) == 1:
+            self._count_failed(1, refusal)
+            return
+        _logger.warning(
+            "%s: %s refused a request merged from %d requests (%s); sending them one by one",
+            self.name, self.endpoint, len(parts), refusal,
+        )
+        for part in parts:
+            refusal = self._send_with_retries(part, 1)
+            if refusal is not None:
+                self._count_failed(1, refusal)
+
+    def _send_with_retries(self, payload: bytes, count: int) -> str | None:
+        """Sends ``payload`` (``count`` client requests), retrying retryable answers.
+
+        Returns the reason when the endpoint refused it for good (not counted yet); None once it
+        is delivered, lost at shutdown or given up on after retrying (each counted here).
+        """
         started = time.monotonic()
         attempt = 0
         retry = self._config.retry
@@ -201,7 +244,7 @@ class OtlpForwarder:
             if remaining is not None:
                 if remaining <= 0:
                     self._count_lost(count, "the shutdown deadline passed before it could be sent")
-                    return
+                    return None
                 timeout = min(timeout, remaining)
             try:
                 response = self._send(payload, timeout=timeout, metadata=self._metadata or None)
@@ -209,19 +252,24 @@ class OtlpForwarder:
                 code = error.code()  # type: ignore[attr-defined]
                 details = error.details()  # type: ignore[attr-defined]
                 hint = retry_delay_from(error)
-                if not retry.enabled or not is_retryable(code, hint is not None):
-                    self._count_failed(count, f"{code.name if code else code}: {details}")
-                    return
-                delay = hint if hint is not None else backoff_delay(attempt, retry, self._rng)
+                answer = f"{code.name if code else code}: {details}"
+                if not is_retryable(code, hint is not None):
+                    return answer
+                if not retry.enabled:
+                    self._count_failed(count, f"{answer} (retry is disabled)")
+                    return None
+                delay = retry_delay(hint, attempt, retry, self._rng)
                 attempt += 1
                 elapsed = time.monotonic() - started
-                if retry.max_elapsed_seconds and elapsed + delay > retry.max_elapsed_seconds:
-                    self._count_failed(
-                        count,
-                        f"gave up after {attempt} attempts over {elapsed:.1f} s; last answer "
-                        f"{code.name if code else code}: {details}",
-                    )
-                    return
+                if retry.max_elapsed_seconds:
+                    budget = retry.max_elapsed_seconds - elapsed
+                    if budget <= 0:
+                        self._count_failed(
+                            count, f"gave up after {attempt} attempts over {elapsed:.1f} s; last answer {answer}"
+                        )
+                        return None
+                    # A delay beyond the budget: wait out the budget and try once more.
+                    delay = min(delay, budget)
                 with self._condition:
                     self._retries += 1
                     self._last_retry_delay = delay
@@ -232,7 +280,7 @@ class OtlpForwarder:
                 self._pause(delay)
                 continue
             self._count_exported(count, response)
-            return
+            return None
 
     def _pause(self, delay: float) -> None:
         """Sleeps ``delay`` seconds, but not past the shutdown deadline."""

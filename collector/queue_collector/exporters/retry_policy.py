@@ -7,6 +7,7 @@ RetryInfo delay (it can recover); everything else is permanent. Pure functions.
 
 from __future__ import annotations
 
+import math
 import random
 
 import grpc
@@ -15,7 +16,7 @@ from grpc_status import rpc_status
 
 from queue_collector.exporters.config import RetryConfig
 
-__all__ = ["RETRY_INFO_TRAILER", "is_retryable", "retry_delay_from", "backoff_delay"]
+__all__ = ["RETRY_INFO_TRAILER", "is_retryable", "retry_delay_from", "backoff_delay", "retry_delay"]
 
 #: The trailer OTLP servers put a serialized google.rpc.RetryInfo in.
 RETRY_INFO_TRAILER = "google.rpc.retryinfo-bin"
@@ -80,3 +81,13 @@ def backoff_delay(attempt: int, config: RetryConfig, rng: random.Random) -> floa
     )
     spread = base * config.randomization_factor
     return max(0.0, rng.uniform(base - spread, base + spread))
+
+
+def retry_delay(hint: float | None, attempt: int, config: RetryConfig, rng: random.Random) -> float:
+    """Delay before retry number ``attempt``: the server's RetryInfo ``hint`` kept within
+    ``[initial_interval_seconds, max_interval_seconds]``, or :func:`backoff_delay` when there is
+    no hint or it is unusable (negative, NaN or infinite), so a server can neither make the
+    forwarder spin nor park a request for longer than the configured maximum."""
+    if hint is None or not math.isfinite(hint) or hint < 0:
+        return backoff_delay(attempt, config, rng)
+    return min(max(hint, config.initial_interval_seconds), config.max_interval_seconds)
