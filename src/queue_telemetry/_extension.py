@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation, s
 from queue_telemetry._messaging_core import MessagingRecorder, Operation
 from queue_telemetry._safe_invoke import safe_invoke
 
-__all__ = ["Hooks", "TracedMessages", "call_sdk"]
+__all__ = ["Hooks", "TracedMessages", "call_sdk", "recorder_and_hooks"]
 
 RequestHook = Callable[[trace.Span, str, dict], None]
 ResponseHook = Callable[[trace.Span, str, Any], None]
@@ -50,6 +50,25 @@ class Hooks:
     def process(self, op: Operation | None, message: Any) -> None:
         if self.process_hook is not None and op is not None:
             safe_invoke("process_hook", None, self.process_hook, op.span, message)
+
+
+def recorder_and_hooks(system: str, options: dict[str, Any]) -> tuple[MessagingRecorder, Hooks]:
+    """Build a provider's recorder and hooks from the keyword options of ``instrument()``.
+
+    ``system`` is the provider's ``messaging.system`` value; ``options`` are the instrumentor's
+    keyword arguments (see each instrumentor's module docstring). Absent options are ``None``.
+    """
+    recorder = MessagingRecorder(
+        system,
+        tracer_provider=options.get("tracer_provider"),
+        meter_provider=options.get("meter_provider"),
+        logger_provider=options.get("logger_provider"),
+        create_spans=options.get("create_spans"),
+        parent_process_from_message=options.get("parent_process_from_message"),
+        clock=options.get("clock"),
+    )
+    hooks = Hooks(options.get("request_hook"), options.get("response_hook"), options.get("process_hook"))
+    return recorder, hooks
 
 
 def call_sdk(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

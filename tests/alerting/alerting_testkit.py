@@ -6,25 +6,10 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
-import pytest
 from aiosmtpd.controller import Controller
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, message: str = "condition") -> object:
-    """Polls ``condition`` until it returns something truthy; fails the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.02)
 
 
 @dataclass

@@ -14,8 +14,9 @@ from queue_collector.alerting.rules import load_rule_set
 from queue_collector.config_loading import ConfigError
 from queue_collector.health.checks import CheckResult, HealthStatus
 from queue_collector.health.report import HealthReport
+from tests.support.timing import wait_until
 
-from .alerting_testkit import RecordingHttpServer, SmtpServer, closed_port_url, wait_until
+from .alerting_testkit import RecordingHttpServer, SmtpServer, closed_port_url
 
 T0 = 1_700_000_000.0
 ORDERS = {"service": "checkout", "provider": "in_memory", "queue": "orders"}

@@ -11,9 +11,10 @@ import pytest
 from queue_collector.alerting import AlertingConfig
 from queue_collector.app import ReceiverApp
 from queue_collector.health.config import HealthConfig
-from tests.health.health_testkit import FakeClock, QueueProducer, get, receiver_config
+from tests.health.health_testkit import QueueProducer, get, receiver_config
+from tests.support.timing import FakeClock, wait_until
 
-from .alerting_testkit import RecordingHttpServer, wait_until
+from .alerting_testkit import RecordingHttpServer
 
 
 @pytest.fixture

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 import urllib.error
 import urllib.request
-from typing import Callable
 
-import pytest
 from opentelemetry.exporter.otlp.proto.common._internal.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import Counter, Histogram, MeterProvider
@@ -28,31 +25,6 @@ from queue_collector.exporters.config import ExportersConfig, SignalExportConfig
 from queue_collector.health.config import HealthConfig
 
 _PROCESS_BUCKETS = instrument("messaging.process.duration").buckets
-
-
-class FakeClock:
-    """A settable clock (seconds since the epoch)."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, message: str = "condition") -> object:
-    """Polls ``condition`` until it returns something truthy; fails the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.02)
 
 
 def receiver_config(tmp_path, health: HealthConfig | None = None, **changes) -> ReceiverConfig:

@@ -9,8 +9,9 @@ import pytest
 
 from queue_collector.app import ReceiverApp
 from queue_collector.health.config import HealthConfig, ThresholdOverride
+from tests.support.timing import FakeClock
 
-from .health_testkit import FakeClock, QueueProducer, get, receiver_config
+from .health_testkit import QueueProducer, get, receiver_config
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 from opentelemetry._logs import LogRecord
@@ -20,31 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from queue_collector.app import ReceiverApp
 from queue_collector.config import AdminConfig, OtlpReceiverConfig, ReceiverConfig, default_config
 from queue_collector.exporters.config import ExportersConfig, SignalExportConfig
-
-
-def wait_until(condition: Callable[[], object], timeout: float = 10.0, message: str = "condition") -> object:
-    """Polls ``condition`` until it returns something truthy; fails the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.02)
-
-
-class FakeClock:
-    """A settable clock (seconds since the epoch)."""
-
-    def __init__(self, now: float = 1_700_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.timing import FakeClock
 
 
 def receiver_config(tmp_path, **exporter_overrides: SignalExportConfig) -> ReceiverConfig:

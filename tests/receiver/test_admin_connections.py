@@ -14,8 +14,7 @@ from prometheus_client.registry import CollectorRegistry
 from queue_collector.admin_http import AdminHttpServer
 from queue_collector.config import AdminConfig
 from queue_collector.health.report import HealthMonitor
-
-from .conftest import wait_until
+from tests.support.timing import wait_until
 
 MAX_CONNECTIONS = 4
 

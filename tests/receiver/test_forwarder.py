@@ -15,8 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from queue_collector.exporters import OtlpForwarder, RetryConfig, SignalExportConfig
 from queue_collector.otlp_signals import TRACES
 from queue_collector.pipeline import ExporterBackpressure
-
-from .conftest import wait_until
+from tests.support.timing import wait_until
 
 FAST_RETRY = RetryConfig(initial_interval_seconds=0.05, max_interval_seconds=0.2, max_elapsed_seconds=5.0)
 

@@ -10,8 +10,8 @@ import pytest
 
 from queue_collector.exporters import RetryConfig
 from queue_collector.exporters.retry_policy import retry_delay
+from tests.support.timing import wait_until
 
-from .conftest import wait_until
 from .test_forwarder import Sink, forwarder_for, request_with
 
 

@@ -13,8 +13,8 @@ from queue_collector.endpoints import parse_forwarding_target
 from queue_collector.exporters import OtlpForwarder, SignalExportConfig
 from queue_collector.otlp_signals import TRACES
 from queue_collector.pipeline import ExporterBackpressure
+from tests.support.timing import wait_until
 
-from .conftest import wait_until
 from .test_forwarder import Sink, forwarder_for, request_with
 
 

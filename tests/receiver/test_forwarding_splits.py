@@ -7,8 +7,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from queue_collector.exporters.request_splitting import split_request
 from queue_collector.otlp_signals import TRACES
+from tests.support.timing import wait_until
 
-from .conftest import wait_until
 from .test_forwarder import Sink, forwarder_for, request_with
 
 

@@ -18,8 +18,9 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from queue_collector.app import ReceiverApp
 from queue_collector.config import AdminConfig
 from queue_collector.endpoints import AddressBindError
+from tests.support.timing import wait_until
 
-from .conftest import make_spans, receiver_config, wait_until
+from .conftest import make_spans, receiver_config
 
 
 def free_port() -> int:

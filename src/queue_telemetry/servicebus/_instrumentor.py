@@ -31,8 +31,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from queue_telemetry._extension import Hooks
-from queue_telemetry._messaging_core import MessagingRecorder
+from queue_telemetry._extension import recorder_and_hooks
 from queue_telemetry._safe_invoke import safe_invoke
 from queue_telemetry.servicebus._extension import SYSTEM, ServiceBusExtension
 
@@ -158,16 +157,7 @@ class ServiceBusInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         global _active
-        recorder = MessagingRecorder(
-            SYSTEM,
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            create_spans=kwargs.get("create_spans"),
-            parent_process_from_message=kwargs.get("parent_process_from_message"),
-            clock=kwargs.get("clock"),
-        )
-        hooks = Hooks(kwargs.get("request_hook"), kwargs.get("response_hook"), kwargs.get("process_hook"))
+        recorder, hooks = recorder_and_hooks(SYSTEM, kwargs)
         with _lock:
             _active = ServiceBusExtension(recorder, hooks)
         for module, name, wrapper in _PATCHES:

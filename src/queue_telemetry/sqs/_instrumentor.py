@@ -42,8 +42,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from wrapt import wrap_function_wrapper
 
-from queue_telemetry._extension import Hooks
-from queue_telemetry._messaging_core import MessagingRecorder
+from queue_telemetry._extension import recorder_and_hooks
 from queue_telemetry.sqs._extension import OPERATIONS, SYSTEM, SqsExtension
 
 __all__ = ["SqsInstrumentor", "active_extension"]
@@ -88,16 +87,7 @@ class SqsInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     def _instrument(self, **kwargs: Any) -> None:
         global _active
-        recorder = MessagingRecorder(
-            SYSTEM,
-            tracer_provider=kwargs.get("tracer_provider"),
-            meter_provider=kwargs.get("meter_provider"),
-            logger_provider=kwargs.get("logger_provider"),
-            create_spans=kwargs.get("create_spans"),
-            parent_process_from_message=kwargs.get("parent_process_from_message"),
-            clock=kwargs.get("clock"),
-        )
-        hooks = Hooks(kwargs.get("request_hook"), kwargs.get("response_hook"), kwargs.get("process_hook"))
+        recorder, hooks = recorder_and_hooks(SYSTEM, kwargs)
         with _active_lock:
             _active = SqsExtension(recorder, hooks)
         wrap_function_wrapper("botocore.client", "ClientCreator._create_api_method", _wrap_api_method)
