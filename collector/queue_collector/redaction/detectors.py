@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .config import DetectorsConfig
-from .screen import Probe, needle_probes, required_needles
+from .screen import Probe, card_number_candidates, needle_probes, required_needles
 
 __all__ = ["Detector", "build_detectors", "luhn_valid", "card_number_valid"]
 
@@ -79,6 +79,10 @@ def card_number_valid(digits: str) -> bool:
     else:
         issuer = first == "6"  # Discover, UnionPay, Maestro
     return issuer and luhn_valid(digits)
+
+
+def _could_hold_card_number(raw: bytes) -> bool:
+    return card_number_candidates(raw, card_number_valid)
 
 
 def _card_check(matched: str) -> bool:
@@ -215,8 +219,8 @@ def build_detectors(config: DetectorsConfig) -> list[Detector]:
                 r"|[0-9]{4}[ \-][0-9]{6}[ \-][0-9]{4,5})(?![0-9A-Za-z])",
                 check=_card_check,
                 quick=re.compile(r"[0-9][0-9 \-]{12}"),
-                # Every match is 13+ digits with at most one space or dash between two of them.
-                probes=(Probe("card_number", digits=13),),
+                # Grouped forms anywhere, or contiguous runs that could be a valid card.
+                probes=(Probe("card_number", check=_could_hold_card_number),),
             )
         )
     return detectors
