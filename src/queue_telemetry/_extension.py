@@ -16,7 +16,7 @@ counted and logged and never reaches the application.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation, suppress_instrumentation
@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.utils import suppress_http_instrumentation, s
 from queue_telemetry._messaging_core import MessagingRecorder, Operation
 from queue_telemetry._safe_invoke import safe_invoke
 
-__all__ = ["Hooks", "TracedMessages", "call_sdk", "recorder_and_hooks"]
+__all__ = ["Hooks", "TracedMessages", "call_sdk", "call_sdk_async", "recorder_and_hooks"]
 
 RequestHook = Callable[[trace.Span, str, dict], None]
 ResponseHook = Callable[[trace.Span, str, Any], None]
@@ -75,6 +75,12 @@ def call_sdk(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call the provider SDK with lower-layer instrumentations (botocore, HTTP) suppressed."""
     with suppress_instrumentation(), suppress_http_instrumentation():
         return function(*args, **kwargs)
+
+
+async def call_sdk_async(function: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Any:
+    """:func:`call_sdk` for a coroutine function of an async SDK: awaited with lower layers suppressed."""
+    with suppress_instrumentation(), suppress_http_instrumentation():
+        return await function(*args, **kwargs)
 
 
 class TracedMessages(list):  # type: ignore[type-arg]

@@ -1,7 +1,7 @@
 """Azure Service Bus: zero-code instrumentation of azure-servicebus and a QueueClient adapter.
 
-* :class:`ServiceBusInstrumentor` -- instruments senders and receivers (also through
-  ``opentelemetry-instrument``).
+* :class:`ServiceBusInstrumentor` -- instruments senders and receivers of the sync and async
+  APIs (also through ``opentelemetry-instrument``).
 * :func:`process` -- ``with process(receiver, message):`` marks the handling of one received
   message explicitly (iterating the received list or the receiver does it implicitly).
 * :class:`ServiceBusQueueClient` -- the :class:`~queue_telemetry.QueueClient` contract over a
