@@ -15,6 +15,7 @@ CONNECTION_STRING = (
     "SharedAccessKey=c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs="
 )
 CARD = "4111 1111 1111 1111"
+AMEX = "3782 822463 10005"
 
 
 def test_secrets_are_masked_in_traces_and_logs(tmp_path):
@@ -31,6 +32,7 @@ def test_secrets_are_masked_in_traces_and_logs(tmp_path):
             "send orders",
             attributes={"servicebus.connection": CONNECTION_STRING,
                         "payment.cards": ["order-1234567890", CARD],
+                        "payment.amex": f"paid with {AMEX} today",
                         "messaging.destination.name": "orders"},
         ):
             pass
@@ -46,7 +48,7 @@ def test_secrets_are_masked_in_traces_and_logs(tmp_path):
         traces, logs = wait_until(written, 15, "the span and the log record on disk")
         for text in (traces, logs):
             assert "SharedAccessKey=c2Vj" not in text
-            assert CARD not in text
+            assert CARD not in text and AMEX not in text
         assert "order-1234567890" in traces, "values that only look like numbers are kept"
         metrics = http_get(collector.url("/metrics"))[1]
         assert "queue_collector_redaction_values_total" in metrics

@@ -231,8 +231,13 @@ class RuleSet:
             hits.sort(key=lambda hit: hit[0])  # stable: at equal starts the earlier rule wins
             kept = [hits[0]]
             for hit in hits[1:]:
-                if hit[0] >= kept[-1][1]:
+                last = kept[-1]
+                if hit[0] >= last[1]:
                     kept.append(hit)
+                elif hit[1] > last[1]:
+                    # Overlapping hits are masked as one span covering both, so no part of the
+                    # later secret stays readable; it is counted under the first rule.
+                    kept[-1] = (last[0], hit[1], last[2])
             hits = kept
         return hits
 
