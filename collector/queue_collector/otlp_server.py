@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import collections
 import logging
+import threading
+import time
 from concurrent import futures
 from typing import Callable
 
@@ -42,6 +44,36 @@ from queue_collector.self_metrics import ReceiverSelfMetrics, RefusalReason
 __all__ = ["OtlpGrpcServer", "GRPC_LIMIT_FACTOR"]
 
 _logger = logging.getLogger(__name__)
+
+#: At most one log line per signal and refusal reason in this many seconds (all are counted).
+_REFUSAL_LOG_INTERVAL_SECONDS = 60.0
+
+
+class _RefusalLog:
+    """Logs refused requests without letting a misbehaving client flood the log.
+
+    The first refusal of each (signal, reason) is logged at once; later ones at most once per
+    ``interval`` seconds, saying how many were not logged in between. Thread-safe.
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._next: dict[tuple[str, str], float] = {}
+        self._suppressed: collections.Counter = collections.Counter()
+
+    def warn(self, signal: str, reason: RefusalReason, message: str) -> None:
+        key = (signal, str(reason))
+        now = self._clock()
+        with self._lock:
+            if now < self._next.get(key, float("-inf")):
+                self._suppressed[key] += 1
+                return
+            self._next[key] = now + self._interval
+            suppressed = self._suppressed.pop(key, 0)
+        more = f" ({suppressed} more since the last report)" if suppressed else ""
+        _logger.warning("refused a %s request: %s%s", signal, message, more)
 
 #: gRPC's own message limit is this many times ``otlp.max_request_bytes``.
 GRPC_LIMIT_FACTOR = 2
@@ -86,6 +118,7 @@ class OtlpGrpcServer:
             raise ValueError("otlp.max_request_bytes and otlp.worker_threads must be positive")
         self._limit = config.max_request_bytes
         self._metrics = metrics
+        self._refusal_log = _RefusalLog(_REFUSAL_LOG_INTERVAL_SECONDS)
         self._process: dict[str, Callable[[Message, bytes], Rejections | None]] = {
             TRACES.name: pipeline.traces,  # type: ignore[dict-item]
             METRICS.name: pipeline.metrics,  # type: ignore[dict-item]
@@ -137,25 +170,36 @@ class OtlpGrpcServer:
 
     # --- request handling ---------------------------------------------------------------------
 
+    def _refuse(
+        self, signal: OtlpSignal, reason: RefusalReason, code: grpc.StatusCode, message: str,
+        context: grpc.ServicerContext,
+    ) -> None:
+        """Counts the refusal, logs it (at most once a minute per signal and reason) and aborts."""
+        self._metrics.count_refused(signal.name, reason)
+        self._refusal_log.warn(signal.name, reason, message)
+        context.abort(code, message)
+
     def _export(self, signal: OtlpSignal, data: bytes, context: grpc.ServicerContext) -> bytes:
         size = len(data)
         if size > self._limit:
-            self._metrics.count_refused(signal.name, RefusalReason.TOO_LARGE)
-            context.abort(
-                grpc.StatusCode.RESOURCE_EXHAUSTED,
+            self._refuse(
+                signal, RefusalReason.TOO_LARGE, grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"{signal.request_type.__name__} of {size} bytes (after decompression) exceeds "
                 f"the receiver's limit of {self._limit} bytes",
+                context,
             )
         try:
             request = signal.request_type.FromString(data)
         except DecodeError as error:
-            self._metrics.count_refused(signal.name, RefusalReason.MALFORMED)
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, self._describe_malformed(signal, data, error))
+            self._refuse(
+                signal, RefusalReason.MALFORMED, grpc.StatusCode.INVALID_ARGUMENT,
+                self._describe_malformed(signal, data, error), context,
+            )
         id_problem = signal.find_id_problem(request)
         if id_problem is not None:
-            self._metrics.count_refused(signal.name, RefusalReason.MALFORMED)
-            context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"invalid {signal.request_type.__name__}: {id_problem}"
+            self._refuse(
+                signal, RefusalReason.MALFORMED, grpc.StatusCode.INVALID_ARGUMENT,
+                f"invalid {signal.request_type.__name__}: {id_problem}", context,
             )
         try:
             rejections = self._process[signal.name](request, data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
+import logging
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -221,3 +223,41 @@ def test_unexpected_stage_error_is_unavailable_and_counted(tmp_path, clock, capl
         assert any("stage bug" in (record.exc_text or "") or record.exc_info for record in caplog.records)
     finally:
         app.stop(5.0)
+
+
+def test_refused_requests_are_logged_without_flooding_the_log(receiver, caplog):
+    caplog.set_level(logging.WARNING, logger="queue_collector.otlp_server")
+    for _ in range(3):
+        with pytest.raises(grpc.RpcError):
+            raw_call(receiver, b"\xff\xff\xff")
+    refusals = [r.getMessage() for r in caplog.records if "refused a traces request" in r.getMessage()]
+    assert len(refusals) == 1, refusals  # later ones are counted, not logged, for a minute
+    assert "malformed ExportTraceServiceRequest" in refusals[0]
+    assert_still_serving(receiver)
+
+
+def test_refusal_log_reports_what_it_held_back():
+    from queue_collector.otlp_server import _RefusalLog
+    from queue_collector.self_metrics import RefusalReason
+
+    now = [0.0]
+    log = _RefusalLog(60.0, clock=lambda: now[0])
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("queue_collector.otlp_server")
+    logger.addHandler(handler)
+    try:
+        log.warn("metrics", RefusalReason.TOO_LARGE, "first")
+        log.warn("metrics", RefusalReason.TOO_LARGE, "second")
+        log.warn("traces", RefusalReason.TOO_LARGE, "other signal")
+        now[0] = 61.0
+        log.warn("metrics", RefusalReason.TOO_LARGE, "third")
+    finally:
+        logger.removeHandler(handler)
+    messages = [record.getMessage() for record in records]
+    assert messages == [
+        "refused a metrics request: first",
+        "refused a traces request: other signal",
+        "refused a metrics request: third (1 more since the last report)",
+    ]
