@@ -44,15 +44,19 @@ class FakeNamespace:
         self.fail_next_send: Exception | None = None
 
     def client(self) -> ServiceBusClient:
-        namespace = self
-        client = ServiceBusClient.from_connection_string(CONNECTION_STRING)
+        return self.patched_client(ServiceBusClient, self.attach_sender, self.attach_receiver)
+
+    @staticmethod
+    def patched_client(client_class: Any, attach_sender: Any, attach_receiver: Any) -> Any:
+        """A real ``client_class`` whose queue senders and receivers get the fake transport."""
+        client = client_class.from_connection_string(CONNECTION_STRING)
         original_sender, original_receiver = client.get_queue_sender, client.get_queue_receiver
 
         def get_queue_sender(queue_name: str, **kwargs: Any) -> Any:
-            return namespace.attach_sender(original_sender(queue_name, **kwargs), queue_name)
+            return attach_sender(original_sender(queue_name, **kwargs), queue_name)
 
         def get_queue_receiver(queue_name: str, **kwargs: Any) -> Any:
-            return namespace.attach_receiver(original_receiver(queue_name, **kwargs), queue_name)
+            return attach_receiver(original_receiver(queue_name, **kwargs), queue_name)
 
         client.get_queue_sender = get_queue_sender  # type: ignore[method-assign]
         client.get_queue_receiver = get_queue_receiver  # type: ignore[method-assign]

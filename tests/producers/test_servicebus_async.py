@@ -24,7 +24,7 @@ from opentelemetry.trace import SpanKind
 
 from queue_telemetry.servicebus import ServiceBusInstrumentor
 
-from .servicebus_fake import CONNECTION_STRING, FakeNamespace
+from .servicebus_fake import FakeNamespace
 
 
 def _encoded(value: Any) -> Any:
@@ -40,19 +40,7 @@ class AsyncFakeNamespace(FakeNamespace):
     """:class:`FakeNamespace` for ``azure.servicebus.aio`` handlers (same queues and records)."""
 
     def async_client(self) -> ServiceBusClient:
-        namespace = self
-        client = ServiceBusClient.from_connection_string(CONNECTION_STRING)
-        original_sender, original_receiver = client.get_queue_sender, client.get_queue_receiver
-
-        def get_queue_sender(queue_name: str, **kwargs: Any) -> Any:
-            return namespace.attach_async_sender(original_sender(queue_name, **kwargs), queue_name)
-
-        def get_queue_receiver(queue_name: str, **kwargs: Any) -> Any:
-            return namespace.attach_async_receiver(original_receiver(queue_name, **kwargs), queue_name)
-
-        client.get_queue_sender = get_queue_sender  # type: ignore[method-assign]
-        client.get_queue_receiver = get_queue_receiver  # type: ignore[method-assign]
-        return client
+        return self.patched_client(ServiceBusClient, self.attach_async_sender, self.attach_async_receiver)
 
     def attach_async_sender(self, sender: Any, queue: str) -> Any:
         async def open_link(timeout: Any = None) -> None:
