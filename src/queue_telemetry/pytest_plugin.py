@@ -33,28 +33,27 @@ def queue_telemetry_capture() -> Iterator[TelemetryCapture]:
         capture.close()
 
 
+def _instrumented(capture: TelemetryCapture, instrumentor: Any) -> Iterator[TelemetryCapture]:
+    """Applies ``instrumentor`` to the capture's providers for one test, then removes it."""
+    instrumentor.instrument(**capture.providers())
+    try:
+        yield capture
+    finally:
+        instrumentor.uninstrument()
+
+
 @pytest.fixture
 def queue_telemetry_sqs(queue_telemetry_capture: TelemetryCapture) -> Iterator[TelemetryCapture]:
     from queue_telemetry.sqs import SqsInstrumentor
 
-    instrumentor = SqsInstrumentor()
-    instrumentor.instrument(**queue_telemetry_capture.providers())
-    try:
-        yield queue_telemetry_capture
-    finally:
-        instrumentor.uninstrument()
+    yield from _instrumented(queue_telemetry_capture, SqsInstrumentor())
 
 
 @pytest.fixture
 def queue_telemetry_servicebus(queue_telemetry_capture: TelemetryCapture) -> Iterator[TelemetryCapture]:
     from queue_telemetry.servicebus import ServiceBusInstrumentor
 
-    instrumentor = ServiceBusInstrumentor()
-    instrumentor.instrument(**queue_telemetry_capture.providers())
-    try:
-        yield queue_telemetry_capture
-    finally:
-        instrumentor.uninstrument()
+    yield from _instrumented(queue_telemetry_capture, ServiceBusInstrumentor())
 
 
 @pytest.fixture
